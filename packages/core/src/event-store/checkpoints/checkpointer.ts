@@ -1,0 +1,62 @@
+import type { Database } from '@keyledger/db';
+import type { Kysely } from 'kysely';
+import type { EventStore } from '../event-store.ts';
+import { type CheckpointTarget, latestStoredCheckpoint, type MadeCheckpoint, makeCheckpoint } from './checkpoint.ts';
+
+export interface CheckpointerOptions extends CheckpointTarget {
+  readonly db: Kysely<Database>;
+  /** Make one after this many new events (KEYLEDGER_CHECKPOINT_EVERY). */
+  readonly every: number;
+  /** And at least this often while the log grows (KEYLEDGER_CHECKPOINT_INTERVAL, in ms here). */
+  readonly intervalMs: number;
+  readonly onError?: (error: unknown) => void;
+  readonly onCheckpoint?: (checkpoint: MadeCheckpoint) => void;
+}
+
+/** Makes checkpoints every N events or T seconds, one at a time, and one more when stopped. */
+export class Checkpointer {
+  readonly #options: CheckpointerOptions;
+  #lastSize = -1;
+  #chain: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(options: CheckpointerOptions) {
+    this.#options = options;
+  }
+
+  async start(store?: EventStore): Promise<void> {
+    this.#lastSize = (await latestStoredCheckpoint(this.#options.db))?.size ?? 0;
+    this.#unsubscribe = store?.onAppended((head) => {
+      if (head.seq - this.#lastSize >= this.#options.every) void this.checkpointNow().catch(() => {});
+    });
+    this.#timer = setInterval(() => void this.checkpointNow().catch(() => {}), this.#options.intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Makes a checkpoint of the current head unless the last one already covers it. */
+  checkpointNow(): Promise<MadeCheckpoint | null> {
+    const run = this.#chain.then(async () => {
+      try {
+        const made = await makeCheckpoint(this.#options.db, this.#options);
+        if (made && made.size !== this.#lastSize) {
+          this.#lastSize = made.size;
+          this.#options.onCheckpoint?.(made);
+        }
+        return made;
+      } catch (error) {
+        this.#options.onError?.(error);
+        throw error;
+      }
+    });
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#chain;
+    await this.checkpointNow().catch(() => {});
+  }
+}

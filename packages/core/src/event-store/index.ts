@@ -1,0 +1,12 @@
+export * from './canonical.ts';
+export * from './catalogue.ts';
+export * from './checkpoints/checkpoint.ts';
+export * from './checkpoints/checkpointer.ts';
+export * from './checkpoints/signed-note.ts';
+export * from './checkpoints/signer-key.ts';
+export * from './event-store.ts';
+export { MAX_EVENT_BYTES } from './prepare.ts';
+export * from './projections.ts';
+export * from './read.ts';
+export type * from './types.ts';
+export * from './verify.ts';

@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { defineEvent } from '../event-store/catalogue.ts';
+import { idField } from '../schemas.ts';
+
+export const oauthAccountLinked = defineEvent('oauth.account_linked', 1, {
+  user_id: idField,
+  provider: z.string().min(1).max(64),
+  subject: z.string().min(1).max(255),
+  email_verified: z.boolean(),
+});
+export const oauthSigninFailed = defineEvent('oauth.signin_failed', 1, {
+  provider: z.string().min(1).max(64),
+  reason: z.enum([
+    'state_mismatch',
+    'id_token_invalid',
+    'access_denied',
+    'provider_unavailable',
+    'account_exists_unverified',
+    'signup_closed',
+  ]),
+});
+
+export const oauthEvents = [oauthAccountLinked, oauthSigninFailed] as const;

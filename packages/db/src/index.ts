@@ -1,0 +1,4 @@
+export { type CreateDbOptions, createDb, type DbDialect, type DbHandle, roleOfUrl } from './create-db.ts';
+export { grantApplicationRole, MigrationError, migrateToLatest, ownsEventLog } from './migrate.ts';
+export { migrations } from './migrations/index.ts';
+export type * from './schema.ts';

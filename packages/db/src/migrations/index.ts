@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely/migration';
+import * as eventLog from './2026-11-22T0900-event-log.ts';
+
+/**
+ * Every migration, by its dated name. A static list (not a folder scan) so the set is the same however the
+ * code is run or bundled. A landed migration is never edited: add a new dated file instead.
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-22T0900-event-log': eventLog,
+};
