@@ -1,9 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { keyledgerVitestConfig } from '../../vitest.shared.ts';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
-  },
-});
+export default keyledgerVitestConfig('core');

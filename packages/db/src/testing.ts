@@ -32,7 +32,15 @@ export async function createTestDb(): Promise<TestDb> {
   return url ? createPostgresTestDb(url) : createPgliteTestDb();
 }
 
-const schemaFingerprint = createHash('sha256').update(Object.keys(migrations).join('\n')).digest('hex').slice(0, 12);
+// The template is rebuilt whenever a migration's name or code changes.
+const schemaFingerprint = createHash('sha256')
+  .update(
+    Object.entries(migrations)
+      .map(([name, m]) => `${name}\n${m.up.toString()}`)
+      .join('\n'),
+  )
+  .digest('hex')
+  .slice(0, 12);
 
 let pgliteTemplate: Promise<File | Blob> | undefined;
 

@@ -1,0 +1,44 @@
+import { Command, CommanderError } from 'commander';
+import { CheckpointRejected, registerAudit } from './commands/audit.ts';
+import { registerDb } from './commands/db.ts';
+import { UsageError } from './env.ts';
+import { createOutput, EXIT } from './output.ts';
+
+const program = new Command('keyledger')
+  .description('Keyledger: authentication with a tamper-evident log')
+  .exitOverride()
+  .showHelpAfterError();
+
+registerDb(program);
+registerAudit(program);
+program
+  .command('start')
+  .description('start the server (same configuration as `pnpm start`)')
+  .action(async () => {
+    // The server runs as its own process: the CLI starts it, it does not link it in.
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const main = fileURLToPath(import.meta.resolve('@keyledger/server/main'));
+    const child = spawn(process.execPath, ['--import', 'tsx', main], { stdio: 'inherit' });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+    process.exitCode = await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const json = process.argv.includes('--json');
+  const out = createOutput(json);
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (error instanceof UsageError) {
+    out.error(error.message);
+    process.exitCode = EXIT.usage;
+  } else if (error instanceof CheckpointRejected) {
+    out.error(`checkpoint rejected: ${error.message}`);
+    process.exitCode = EXIT.failed;
+  } else {
+    out.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = EXIT.failed;
+  }
+}

@@ -1,0 +1,3 @@
+import { keyledgerVitestConfig } from '../../vitest.shared.ts';
+
+export default keyledgerVitestConfig('cli', { testTimeout: 90_000 });
