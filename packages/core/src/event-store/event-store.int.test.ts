@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { clock, createTestStore, meta, roleChange, type StoreFixture } from '../../test/helpers.ts';
 import { ConcurrencyError, InvalidEventError } from '../errors.ts';
 import { createCatalogue, defineEvent } from './catalogue.ts';
-import { EventStore } from './event-store.ts';
+import { EVENTS_CHANNEL, EventStore } from './event-store.ts';
 import { MAX_EVENT_BYTES } from './prepare.ts';
 import { readChainHead, readEvents, readStream } from './read.ts';
 import { verifyChain } from './verify.ts';
@@ -217,5 +217,56 @@ describe('bad input to append', () => {
     const error = await store.append(request(MAX_EVENT_BYTES)).catch((e: unknown) => e);
     expect((error as InvalidEventError).reason).toBe('too_large');
     await expect(store.append(request(1000))).resolves.toMatchObject({ head: { seq: 1 } });
+  });
+});
+
+describe('outbox and notification', () => {
+  it('writes outbox rows in the append transaction, tied to the event', async () => {
+    const result = await f.store.append({
+      ...roleChange('u1'),
+      outbox: [{ topic: 'mail', payload: { to: 'a@example.com', template: 'invite' } }],
+    });
+    const { rows } = await sql<{ topic: string; payload: unknown; event_seq: number; delivered_at: Date | null }>`
+      select topic, payload, event_seq, delivered_at from outbox`.execute(f.t.db);
+    expect(rows).toEqual([
+      {
+        topic: 'mail',
+        payload: { to: 'a@example.com', template: 'invite' },
+        event_seq: result.head.seq,
+        delivered_at: null,
+      },
+    ]);
+  });
+
+  it('writes no outbox row when the append is refused', async () => {
+    await f.store.append(roleChange('u1', 0));
+    await expect(
+      f.store.append({ ...roleChange('u1', 0), outbox: [{ topic: 'mail', payload: {} }] }),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    const { rows } = await sql`select 1 from outbox`.execute(f.t.db);
+    expect(rows).toEqual([]);
+  });
+
+  it('notifies listeners with the new head seq after the commit', async () => {
+    const seen: string[] = [];
+    const stop = await f.t.listen(EVENTS_CHANNEL, (payload) => seen.push(payload));
+    try {
+      await f.store.append(roleChange('u1'));
+      await f.store.append(roleChange('u2'));
+      await expect.poll(() => seen, { timeout: 5000 }).toEqual(['1', '2']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('tells in-process listeners the head after each commit', async () => {
+    const heads: number[] = [];
+    f.store.onAppended((head) => heads.push(head.seq));
+    await Promise.all([
+      f.store.append(roleChange('u1')),
+      f.store.append(roleChange('u2')),
+      f.store.append(roleChange('u3')),
+    ]);
+    expect(heads.at(-1)).toBe(3);
   });
 });
