@@ -1,6 +1,13 @@
+export * from './api-keys/decider.ts';
 export * from './catalogue.ts';
 export * from './clock.ts';
+export * from './credentials/index.ts';
 export * from './errors.ts';
+export * from './event-store/decider.ts';
 export * from './event-store/index.ts';
 export * from './ids.ts';
+export * from './passwords/index.ts';
+export { projections } from './projections.ts';
 export * from './schemas.ts';
+export * from './sessions/decider.ts';
+export * from './users/decider.ts';

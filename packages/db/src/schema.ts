@@ -45,14 +45,122 @@ export interface OutboxTable {
   last_error: string | null;
 }
 
+type NullableTimestamp = ColumnType<Date | null, Date | null | undefined, Date | null>;
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string | null;
+  role: 'admin' | 'member';
+  disabled: Generated<boolean>;
+  email_verified: Generated<boolean>;
+  has_password: Generated<boolean>;
+  registration_method: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  method: string;
+  token_hash: string;
+  prev_token_hash: string | null;
+  prev_valid_until: NullableTimestamp;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: NullableTimestamp;
+  revoked_reason: string | null;
+  created_ip: string | null;
+  created_user_agent: string | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  owner_id: string;
+  name: string | null;
+  scopes: string[];
+  start: string;
+  token_hash: string;
+  created_at: Timestamp;
+  expires_at: NullableTimestamp;
+  ip_allowlist: string[] | null;
+  rotated_from: string | null;
+  rotated_to: string | null;
+  grace_until: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+  revoked_reason: string | null;
+}
+
+export interface PasswordCredentialsTable {
+  user_id: string;
+  hash: string;
+  updated_at: Timestamp;
+}
+
+export interface SessionActivityTable {
+  session_id: string;
+  last_seen_at: Timestamp;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface ApiKeyUsageTable {
+  key_id: string;
+  last_used_at: Timestamp;
+}
+
+export interface SigninThrottleTable {
+  key: string;
+  failures: number;
+  window_start: Timestamp;
+  last_failure_at: Timestamp;
+  blocked_until: NullableTimestamp;
+}
+
+export interface IdempotencyKeysTable {
+  principal: string;
+  route: string;
+  key: string;
+  request_hash: string;
+  resource_id: string;
+  created_at: Timestamp;
+}
+
+export interface SetupTokensTable {
+  token_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface ServerSecretsTable {
+  name: string;
+  value: Uint8Array;
+  created_at: Timestamp;
+}
+
 export interface Database {
   events: EventsTable;
   chain_head: ChainHeadTable;
   checkpoints: CheckpointsTable;
   outbox: OutboxTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_keys: ApiKeysTable;
+  password_credentials: PasswordCredentialsTable;
+  session_activity: SessionActivityTable;
+  api_key_usage: ApiKeyUsageTable;
+  signin_throttle: SigninThrottleTable;
+  idempotency_keys: IdempotencyKeysTable;
+  setup_tokens: SetupTokensTable;
+  server_secrets: ServerSecretsTable;
 }
 
 export type EventRow = Selectable<EventsTable>;
 export type NewEventRow = Insertable<EventsTable>;
 export type CheckpointRow = Selectable<CheckpointsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
+export type UserRow = Selectable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely/migration';
 import * as eventLog from './2026-11-22T0900-event-log.ts';
+import * as identity from './2026-11-22T1600-identity.ts';
 
 /**
  * Every migration, by its dated name. A static list (not a folder scan) so the set is the same however the
@@ -7,4 +8,5 @@ import * as eventLog from './2026-11-22T0900-event-log.ts';
  */
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0900-event-log': eventLog,
+  '2026-11-22T1600-identity': identity,
 };
