@@ -18,6 +18,7 @@ export function given<S, C, E extends { type: string; data: unknown }>(
     state,
     when(command: C) {
       return {
+        // biome-ignore lint/suspicious/noThenProperty: the Given/When/Then vocabulary; this object is never awaited.
         then(expected: E[]) {
           expect(decider.decide(command, state)).toEqual(expected);
         },
