@@ -70,16 +70,51 @@ interface VerifyRow {
  * path writes. The head is read first, so appends made during the walk are outside it, not errors.
  */
 export async function verifyChain(db: DbOrTrx, options: VerifyOptions = {}): Promise<VerifyResult> {
+  return walkChain(db, null, options);
+}
+
+/**
+ * Checks that the log still extends `trusted` (a checkpoint already signed): the event at its size still has its
+ * root hash, and every event after it, up to the head, links and hashes correctly. Only the events after the
+ * checkpoint are walked, so this is cheap enough to run before every new checkpoint. Events before it are not
+ * re-hashed (verifyChain does that); what this guarantees is that a new checkpoint never signs a different history.
+ */
+export async function verifySince(
+  db: DbOrTrx,
+  trusted: CheckpointClaim,
+  options: Omit<VerifyOptions, 'checkpoint'> = {},
+): Promise<VerifyResult> {
+  return walkChain(db, trusted, options);
+}
+
+async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: VerifyOptions): Promise<VerifyResult> {
   const batchSize = options.batchSize ?? 10_000;
   const head = await readChainHead(db);
   const total = head.seq;
   const claim = options.checkpoint;
-  let checkpointOk: boolean | null = claim ? null : null;
+  let checkpointOk: boolean | null = null;
 
   let expectedSeq = 1;
   let prevHex = '0'.repeat(64);
   let checked = 0;
   let bad: { seq: number; reason: VerifyFailure } | null = null;
+
+  if (trusted && trusted.size > 0) {
+    const rootHex = Buffer.from(trusted.rootHash).toString('hex');
+    if (trusted.size > total) {
+      bad = { seq: total + 1, reason: 'checkpoint_beyond_head' };
+    } else {
+      const { rows } = await sql<{ hash: string }>`
+        select encode(hash, 'hex') as hash from events where seq = ${trusted.size}`.execute(db);
+      const stored = rows[0]?.hash;
+      if (stored === undefined) bad = { seq: trusted.size, reason: 'gap' };
+      else if (stored !== rootHex) bad = { seq: trusted.size, reason: 'checkpoint_mismatch' };
+      else {
+        expectedSeq = trusted.size + 1;
+        prevHex = rootHex;
+      }
+    }
+  }
 
   const fetchPage = (after: number) =>
     sql<VerifyRow>`
@@ -90,7 +125,7 @@ export async function verifyChain(db: DbOrTrx, options: VerifyOptions = {}): Pro
       .execute(db)
       .then((r) => r.rows);
 
-  let page = total > 0 ? fetchPage(0) : Promise.resolve([] as VerifyRow[]);
+  let page = !bad && total >= expectedSeq ? fetchPage(expectedSeq - 1) : Promise.resolve([] as VerifyRow[]);
   walk: while (true) {
     const rows = await page;
     if (rows.length === 0) break;
@@ -140,7 +175,8 @@ export async function verifyChain(db: DbOrTrx, options: VerifyOptions = {}): Pro
   }
   await page.catch(() => {});
 
-  if (!bad && checked < total) bad = { seq: checked + 1, reason: 'truncated' };
+  // expectedSeq - 1 is the last seq that checked out (checked + trusted.size when starting from a checkpoint).
+  if (!bad && expectedSeq - 1 < total) bad = { seq: expectedSeq, reason: 'truncated' };
   if (!bad && total > 0 && prevHex !== Buffer.from(head.hash).toString('hex'))
     bad = { seq: total, reason: 'head_mismatch' };
   if (claim) {

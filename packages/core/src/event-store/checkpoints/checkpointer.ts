@@ -1,6 +1,7 @@
 import type { Database } from '@keyledger/db';
 import type { Kysely } from 'kysely';
 import type { EventStore } from '../event-store.ts';
+import { readChainHead } from '../read.ts';
 import { type CheckpointTarget, latestStoredCheckpoint, type MadeCheckpoint, makeCheckpoint } from './checkpoint.ts';
 
 export interface CheckpointerOptions extends CheckpointTarget {
@@ -18,6 +19,8 @@ export class Checkpointer {
   readonly #options: CheckpointerOptions;
   #lastSize = -1;
   #chain: Promise<unknown> = Promise.resolve();
+  /** A run queued behind the current one and not started yet: it will see every append made before it starts. */
+  #queued: Promise<MadeCheckpoint | null> | null = null;
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
 
@@ -34,10 +37,17 @@ export class Checkpointer {
     this.#timer.unref();
   }
 
-  /** Makes a checkpoint of the current head unless the last one already covers it. */
+  /**
+   * Makes a checkpoint of the current head unless the last one already covers it (then resolves to null). Calls
+   * made while a run is waiting to start join it, so a burst of appends queues at most one more checkpoint.
+   */
   checkpointNow(): Promise<MadeCheckpoint | null> {
+    if (this.#queued) return this.#queued;
     const run = this.#chain.then(async () => {
+      this.#queued = null;
       try {
+        const head = await readChainHead(this.#options.db);
+        if (head.seq === this.#lastSize) return null;
         const made = await makeCheckpoint(this.#options.db, this.#options);
         if (made && made.size !== this.#lastSize) {
           this.#lastSize = made.size;
@@ -49,6 +59,7 @@ export class Checkpointer {
         throw error;
       }
     });
+    this.#queued = run;
     this.#chain = run.catch(() => {});
     return run;
   }

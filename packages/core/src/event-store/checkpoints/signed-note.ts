@@ -65,14 +65,14 @@ function signerFromSeed(name: string, seed: Buffer): NoteSigner {
 }
 
 export function parseSignerKey(text: string): NoteSigner {
-  const parts = text.trim().split('+');
-  if (parts.length !== 5 || parts[0] !== 'PRIVATE' || parts[1] !== 'KEY') throw new NoteError('not a signer key');
-  const [, , name = '', idHex = '', b64 = ''] = parts;
+  // The base64 key may itself hold '+': split off only the first four fields, as Go's NewSigner does.
+  const [priv, key, name = '', idHex = '', b64 = ''] = splitFields(text.trim(), 5);
+  if (priv !== 'PRIVATE' || key !== 'KEY') throw new NoteError('not a signer key');
   checkName(name);
-  const raw = Buffer.from(b64, 'base64');
-  if (raw.length !== 33 || raw[0] !== ED25519) throw new NoteError('signer key is not an Ed25519 key');
+  const raw = decodeBase64(b64);
+  if (raw?.length !== 33 || raw[0] !== ED25519) throw new NoteError('signer key is not an Ed25519 key');
   const signer = signerFromSeed(name, raw.subarray(1));
-  if (signer.keyId.toString('hex') !== idHex.toLowerCase()) throw new NoteError('signer key id does not match its key');
+  if (!sameKeyId(idHex, signer.keyId)) throw new NoteError('signer key id does not match its key');
   return signer;
 }
 
@@ -81,15 +81,14 @@ export function verifierKeyOf(signer: NoteSigner): string {
 }
 
 export function parseVerifierKey(text: string): NoteVerifier {
-  const parts = text.trim().split('+');
-  if (parts.length !== 3) throw new NoteError('not a verifier key (name+id+key)');
-  const [name = '', idHex = '', b64 = ''] = parts;
+  const [name = '', idHex = '', b64 = ''] = splitFields(text.trim(), 3);
+  if (!b64) throw new NoteError('not a verifier key (name+id+key)');
   checkName(name);
-  const raw = Buffer.from(b64, 'base64');
-  if (raw.length !== 33 || raw[0] !== ED25519) throw new NoteError('verifier key is not an Ed25519 key');
+  const raw = decodeBase64(b64);
+  if (raw?.length !== 33 || raw[0] !== ED25519) throw new NoteError('verifier key is not an Ed25519 key');
   const pub = raw.subarray(1);
   const id = keyId(name, pub);
-  if (id.toString('hex') !== idHex.toLowerCase()) throw new NoteError('verifier key id does not match its key');
+  if (!sameKeyId(idHex, id)) throw new NoteError('verifier key id does not match its key');
   return {
     name,
     keyId: id,
@@ -97,27 +96,74 @@ export function parseVerifierKey(text: string): NoteVerifier {
   };
 }
 
+/** Splits at the first `count - 1` '+' signs; the last field keeps any further '+' (base64 uses it). */
+function splitFields(text: string, count: number): string[] {
+  const fields: string[] = [];
+  let rest = text;
+  while (fields.length < count - 1) {
+    const at = rest.indexOf('+');
+    if (at < 0) break;
+    fields.push(rest.slice(0, at));
+    rest = rest.slice(at + 1);
+  }
+  fields.push(rest);
+  return fields;
+}
+
+function sameKeyId(idHex: string, id: Buffer): boolean {
+  return /^[0-9a-fA-F]{8}$/.test(idHex) && idHex.toLowerCase() === id.toString('hex');
+}
+
+/**
+ * Standard, padded base64 only, as Go's base64.StdEncoding reads it. Node's own decoder skips characters it does
+ * not know, accepts the URL alphabet and missing or extra padding, so many strings would decode to one key.
+ */
+function decodeBase64(text: string): Buffer | null {
+  if (text.length === 0 || text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  const raw = Buffer.from(text, 'base64');
+  return raw.toString('base64') === text ? raw : null;
+}
+
+/** Go's note.Open refuses invalid UTF-8 and every ASCII control character but newline. */
+function checkNoteChars(text: string): void {
+  if (!text.isWellFormed()) throw new NoteError('malformed note: invalid Unicode');
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 && c !== 0x0a) throw new NoteError('malformed note: control character');
+  }
+}
+
+const MAX_SIGNATURES = 100;
+
 /** Signs `text` (which must end in a newline) and returns the note: text, a blank line, the signature line. */
 export function signNote(text: string, signer: NoteSigner): string {
   if (!text.endsWith('\n') || text.includes('\n\n'))
     throw new NoteError('note text must end in a newline and hold no blank line');
+  checkNoteChars(text);
   const signature = sign(null, Buffer.from(text, 'utf8'), signer.privateKey);
   return `${text}\n${SIGNATURE_PREFIX}${signer.name} ${Buffer.concat([signer.keyId, signature]).toString('base64')}\n`;
 }
 
 /** Returns the note's text when a signature by `verifier` on it is valid; throws NoteError otherwise. */
 export function openNote(note: string, verifier: NoteVerifier): string {
+  checkNoteChars(note);
   const split = note.lastIndexOf('\n\n');
   if (split < 0 || !note.endsWith('\n')) throw new NoteError('malformed note: no signature block');
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2, -1).split('\n');
-  let sawKey = false;
-  for (const line of lines) {
+  if (lines.length > MAX_SIGNATURES) throw new NoteError('malformed note: too many signatures');
+  // Parse the whole signature block before trusting any of it: one bad line makes the note malformed.
+  const signatures = lines.map((line) => {
     if (!line.startsWith(SIGNATURE_PREFIX)) throw new NoteError('malformed note: bad signature line');
-    const [name, b64, extra] = line.slice(SIGNATURE_PREFIX.length).split(' ');
-    if (!name || !b64 || extra !== undefined) throw new NoteError('malformed note: bad signature line');
-    const raw = Buffer.from(b64, 'base64');
-    if (name !== verifier.name || raw.length < 4 || !raw.subarray(0, 4).equals(verifier.keyId)) continue;
+    const [name = '', b64 = '', extra] = line.slice(SIGNATURE_PREFIX.length).split(' ');
+    const raw = decodeBase64(b64);
+    if (!raw || raw.length < 5 || extra !== undefined || name.length === 0 || /[\s+]/.test(name))
+      throw new NoteError('malformed note: bad signature line');
+    return { name, raw };
+  });
+  let sawKey = false;
+  for (const { name, raw } of signatures) {
+    if (name !== verifier.name || !raw.subarray(0, 4).equals(verifier.keyId)) continue;
     sawKey = true;
     if (verify(null, Buffer.from(text, 'utf8'), verifier.publicKey, raw.subarray(4))) return text;
   }

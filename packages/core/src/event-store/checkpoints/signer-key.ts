@@ -1,4 +1,5 @@
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { generateSignerKey, type NoteSigner, parseSignerKey } from './signed-note.ts';
 
@@ -25,12 +26,18 @@ export async function loadOrCreateSignerKey(
   }
   await mkdir(dirname(source.path), { recursive: true, mode: 0o700 });
   const key = generateSignerKey(source.name);
+  // Written whole to a private temp file, then linked into place: link fails if the key exists, so a concurrent
+  // first start never reads a created-but-still-empty file, and the key is never replaced once there.
+  const tmp = `${source.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(tmp, `${key}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    await writeFile(source.path, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    await link(tmp, source.path);
   } catch (error) {
     // Another process created it first: use theirs.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     return { signer: parseSignerKey(await readFile(source.path, 'utf8')), created: false };
+  } finally {
+    await rm(tmp, { force: true });
   }
   return { signer: parseSignerKey(key), created: true };
 }
