@@ -247,13 +247,13 @@ describe('outbox and notification', () => {
     expect(rows).toEqual([]);
   });
 
-  it('notifies listeners with the new head seq after the commit', async () => {
+  it('notifies listeners with the new head seq and the types written, after the commit', async () => {
     const seen: string[] = [];
     const stop = await f.t.listen(EVENTS_CHANNEL, (payload) => seen.push(payload));
     try {
       await f.store.append(roleChange('u1'));
       await f.store.append(roleChange('u2'));
-      await expect.poll(() => seen, { timeout: 5000 }).toEqual(['1', '2']);
+      await expect.poll(() => seen, { timeout: 5000 }).toEqual(['1 user.role_changed', '2 user.role_changed']);
     } finally {
       await stop();
     }

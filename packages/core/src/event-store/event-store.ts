@@ -39,7 +39,7 @@ export class EventStore {
   #queue: Pending[] = [];
   #draining = false;
   #running: Promise<void> = Promise.resolve();
-  readonly #listeners = new Set<(head: ChainHead) => void>();
+  readonly #listeners = new Set<(head: ChainHead, events: readonly StoredEvent[]) => void>();
 
   constructor(options: EventStoreOptions) {
     this.#db = options.db;
@@ -64,8 +64,11 @@ export class EventStore {
     });
   }
 
-  /** Called after every commit with the new head (in this process only; other processes use NOTIFY). */
-  onAppended(listener: (head: ChainHead) => void): () => void {
+  /**
+   * Called synchronously after every commit, before any caller's promise continues, with the new head and the
+   * events committed (in this process only; other processes learn from NOTIFY).
+   */
+  onAppended(listener: (head: ChainHead, events: readonly StoredEvent[]) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -101,6 +104,9 @@ export class EventStore {
       }
       return;
     }
+    const committed = outcomes.flatMap((o) => (o.ok ? o.events : []));
+    // Listeners run before any caller continues: a cache evicted here is never read stale by the caller's next step.
+    for (const listener of this.#listeners) listener(head, committed);
     batch.forEach((p, i) => {
       const o = outcomes[i] as Outcome;
       if (o.ok)
@@ -110,7 +116,6 @@ export class EventStore {
         });
       else p.reject(o.error);
     });
-    for (const listener of this.#listeners) listener(head);
   }
 
   async #write(batch: readonly PreparedAppend[]): Promise<{ outcomes: Outcome[]; head: ChainHead }> {
@@ -196,6 +201,9 @@ export class EventStore {
         for (const event of rows) {
           for (const projection of this.#projections) await projection.apply(trx, event);
         }
+        for (const [i, append] of batch.entries()) {
+          if (append.within && outcomes[i]?.ok) await append.within(trx);
+        }
         if (outbox.length > 0) {
           await sql`insert into outbox (id, topic, payload, event_seq, created_at, available_at)
             values ${sql.join(
@@ -205,7 +213,9 @@ export class EventStore {
               ),
             )}`.execute(trx);
         }
-        await sql`select pg_notify(${EVENTS_CHANNEL}, ${String(seq)})`.execute(trx);
+        // "<head seq> <distinct types>": enough for other instances to tell whether their caches are affected.
+        const types = [...new Set(rows.map((r) => r.type))].join(',');
+        await sql`select pg_notify(${EVENTS_CHANNEL}, ${`${seq} ${types}`})`.execute(trx);
       }
       return { outcomes, head: { seq, hash: prevHash } };
     });

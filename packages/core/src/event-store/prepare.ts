@@ -9,6 +9,7 @@ export const MAX_EVENT_BYTES = 16 * 1024;
 const STREAM_PATTERN = /^[a-z][a-z_]*-[A-Za-z0-9_:.-]{1,128}$/;
 // A credential in Keyledger's own format, wherever it appears, means a secret is about to be logged.
 const CREDENTIAL_PATTERN = /kl_(?:key|ses)_[0-9A-Za-z]{30,}/;
+const MAX_OCCURRED_AT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 const SECRET_FIELD =
   /^(?:password|passwd|secret|client_secret|plaintext|access_token|refresh_token|api_key|token|code)$/i;
 
@@ -33,6 +34,7 @@ export interface PreparedAppend {
   readonly occurredAt: Date;
   readonly occurredAtIso: string;
   readonly outbox: readonly { topic: string; payloadJson: string; availableAt: Date }[];
+  readonly within: AppendRequest['within'];
 }
 
 /** Validates a request completely before it is queued, so a refused append has written nothing. */
@@ -41,6 +43,13 @@ export function prepareAppend(catalogue: Catalogue, request: AppendRequest): Pre
   const occurredAt = request.occurredAt;
   if (!(occurredAt instanceof Date) || Number.isNaN(occurredAt.getTime())) {
     throw new InvalidEventError('schema', 'occurredAt must be a valid Date');
+  }
+  // The hash covers toISOString(), and verify() rebuilds it with to_char(… 'YYYY-…'): past year 9999 the two differ
+  // ('+010000-…' against '10000-…'), so such an event would be stored and then fail verification forever. Before
+  // 1970 the id's 48-bit millisecond field (UUIDv7) has no meaning. Neither is a real clock reading.
+  const time = occurredAt.getTime();
+  if (time < 0 || time > MAX_OCCURRED_AT) {
+    throw new InvalidEventError('schema', 'occurredAt must lie between 1970 and the end of year 9999 (UTC)');
   }
   const metaResult = eventMetaSchema.safeParse(request.meta);
   if (!metaResult.success) {
@@ -80,7 +89,8 @@ export function prepareAppend(catalogue: Catalogue, request: AppendRequest): Pre
           });
         }
         const dataJson = encode(parsed.data, 'data', e.type);
-        if (dataJson.length + metaJson.length > MAX_EVENT_BYTES) {
+        // Bytes as stored (UTF-8), not UTF-16 code units: '€' is one unit but three bytes.
+        if (Buffer.byteLength(dataJson, 'utf8') + Buffer.byteLength(metaJson, 'utf8') > MAX_EVENT_BYTES) {
           throw new InvalidEventError('too_large', `${e.type} is over ${MAX_EVENT_BYTES} bytes`, { type: e.type });
         }
         return {
@@ -94,12 +104,25 @@ export function prepareAppend(catalogue: Catalogue, request: AppendRequest): Pre
     };
   });
 
-  const outbox = (request.outbox ?? []).map((m) => ({
-    topic: m.topic,
-    payloadJson: encode(m.payload, 'outbox payload'),
-    availableAt: m.availableAt ?? occurredAt,
-  }));
-  return { streams, meta, metaJson, occurredAt, occurredAtIso: occurredAt.toISOString(), outbox };
+  const outbox = (request.outbox ?? []).map((m) => {
+    if (m.availableAt !== undefined && !(m.availableAt instanceof Date && !Number.isNaN(m.availableAt.getTime()))) {
+      throw new InvalidEventError('schema', `outbox message ${m.topic}: availableAt must be a valid Date`);
+    }
+    return {
+      topic: m.topic,
+      payloadJson: encode(m.payload, 'outbox payload'),
+      availableAt: m.availableAt ?? occurredAt,
+    };
+  });
+  return {
+    streams,
+    meta,
+    metaJson,
+    occurredAt,
+    occurredAtIso: occurredAt.toISOString(),
+    outbox,
+    within: request.within,
+  };
 }
 
 function encode(value: unknown, what: string, type?: string): string {
@@ -130,6 +153,11 @@ function scanForSecrets(value: unknown, where: string, type?: string, depth = 0)
     for (const v of value) scanForSecrets(v, where, type, depth + 1);
   } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
+      // JSON.parse makes '__proto__' an own key, but zod's record/json schemas drop it without an error, so the
+      // event would silently lose a member the caller sent. Refuse it instead.
+      if (k === '__proto__') {
+        throw new InvalidEventError('schema', `${type ?? 'event'} ${where} has a member named __proto__`, { type });
+      }
       if (SECRET_FIELD.test(k)) {
         throw new InvalidEventError(
           'secret',

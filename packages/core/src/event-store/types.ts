@@ -29,6 +29,11 @@ export interface AppendRequest {
   /** From the command's clock: the store never asks the database for the time. */
   readonly occurredAt: Date;
   readonly outbox?: readonly OutboxMessage[];
+  /**
+   * Writes that are deliberately not events (a password hash, a counter) but must commit or fail with them. Runs in
+   * the append transaction after the projections; it must use only the `trx` given.
+   */
+  readonly within?: (trx: Transaction<Database>) => Promise<void>;
 }
 
 export interface StoredEvent<TData = unknown> {
