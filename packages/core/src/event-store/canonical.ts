@@ -7,13 +7,21 @@ export class NotCanonicalError extends Error {
   override readonly name = 'NotCanonicalError';
 }
 
+/** Deepest nesting `canonicalJson` accepts: far beyond any event, and it turns a cycle into a NotCanonicalError. */
+export const MAX_JSON_DEPTH = 128;
+
 /**
  * RFC 8785 (JCS) serialisation, restricted to the values that survive Postgres jsonb unchanged: integers within
  * ±2^53 (jsonb keeps numerics exactly, but floats do not print back the same everywhere), well-formed strings
- * without NUL (jsonb rejects \u0000 and lone surrogates), plain objects and arrays. Anything else throws, so a
- * hash computed at append time is always reproducible by `verify()` from what the database returns.
+ * without NUL (jsonb rejects \u0000 and lone surrogates), plain objects and arrays, nested at most
+ * MAX_JSON_DEPTH deep. Anything else throws, so a hash computed at append time is always reproducible by
+ * `verify()` from what the database returns.
  */
 export function canonicalJson(value: unknown): string {
+  return canonicalValue(value, 0);
+}
+
+function canonicalValue(value: unknown, depth: number): string {
   switch (typeof value) {
     case 'string':
       return canonicalString(value);
@@ -24,9 +32,11 @@ export function canonicalJson(value: unknown): string {
       return value ? 'true' : 'false';
     case 'object': {
       if (value === null) return 'null';
+      // Without a bound, a cyclic or absurdly deep value overflows the stack with a RangeError instead.
+      if (depth >= MAX_JSON_DEPTH) throw new NotCanonicalError(`value is nested deeper than ${MAX_JSON_DEPTH}`);
       if (Array.isArray(value)) {
         let out = '[';
-        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + canonicalJson(value[i]);
+        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + canonicalValue(value[i], depth + 1);
         return `${out}]`;
       }
       const proto = Object.getPrototypeOf(value);
@@ -40,7 +50,7 @@ export function canonicalJson(value: unknown): string {
         const key = keys[i] as string;
         const member = (value as Record<string, unknown>)[key];
         if (member === undefined) throw new NotCanonicalError(`member ${JSON.stringify(key)} is undefined`);
-        out += `${i ? ',' : ''}${canonicalString(key)}:${canonicalJson(member)}`;
+        out += `${i ? ',' : ''}${canonicalString(key)}:${canonicalValue(member, depth + 1)}`;
       }
       return `${out}}`;
     }
