@@ -1,4 +1,5 @@
-import type { ApiKeyRow } from '@keyledger/db';
+import type { ApiKeyRow, Database } from '@keyledger/db';
+import type { Transaction } from 'kysely';
 import type { Principal } from '../auth/principal.ts';
 import { generateToken, hashToken, tokenStart } from '../credentials/tokens.ts';
 import { DomainError } from '../errors.ts';

@@ -106,7 +106,12 @@ export class EventStore {
     }
     const committed = outcomes.flatMap((o) => (o.ok ? o.events : []));
     // Listeners run before any caller continues: a cache evicted here is never read stale by the caller's next step.
-    for (const listener of this.#listeners) listener(head, committed);
+    for (const listener of this.#listeners) {
+      // A listener's failure is its own: the commit has happened and every caller must still hear so.
+      try {
+        listener(head, committed);
+      } catch {}
+    }
     batch.forEach((p, i) => {
       const o = outcomes[i] as Outcome;
       if (o.ok)
@@ -132,7 +137,7 @@ export class EventStore {
       const outcomes: Outcome[] = [];
       const rows: StoredEvent[] = [];
       const outbox: { seq: number; topic: string; payloadJson: string; availableAt: Date; createdAt: Date }[] = [];
-      const json = new Map<StoredEvent, { data: string; meta: string }>();
+      const json = new Map<StoredEvent, { data: string; meta: string; at: string }>();
 
       for (const append of batch) {
         const conflict = append.streams.find(
@@ -174,7 +179,9 @@ export class EventStore {
               prev_hash: prevHash,
               hash,
             };
-            json.set(stored, { data: e.dataJson, meta: append.metaJson });
+            // occurred_at goes in as the ISO text that was hashed: a JS Date would be sent in the local offset,
+            // which drivers round to whole minutes.
+            json.set(stored, { data: e.dataJson, meta: append.metaJson, at: append.occurredAtIso });
             events.push(stored);
             prevHash = hash;
           }
@@ -191,9 +198,9 @@ export class EventStore {
           await sql`insert into events (seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)
             values ${sql.join(
               chunk.map((r) => {
-                const j = json.get(r) as { data: string; meta: string };
+                const j = json.get(r) as { data: string; meta: string; at: string };
                 return sql`(${r.seq}, ${r.id}, ${r.stream}, ${r.stream_version}, ${r.type}, ${r.schema_version},
-                  cast(cast(${j.data} as text) as jsonb), cast(cast(${j.meta} as text) as jsonb), ${r.occurred_at}, ${r.prev_hash}, ${r.hash})`;
+                  cast(cast(${j.data} as text) as jsonb), cast(cast(${j.meta} as text) as jsonb), cast(${j.at} as timestamptz), ${r.prev_hash}, ${r.hash})`;
               }),
             )}`.execute(trx);
         }

@@ -1,5 +1,5 @@
-import type { UserRow } from '@keyledger/db';
-import { sql } from 'kysely';
+import type { Database, UserRow } from '@keyledger/db';
+import { sql, type Transaction } from 'kysely';
 import { type ApiKeyEvent, apiKeyStream } from '../api-keys/decider.ts';
 import { DomainError } from '../errors.ts';
 import type { EventMeta } from '../event-store/catalogue.ts';
@@ -31,6 +31,8 @@ export interface RegisterUserInput {
   readonly method: 'password' | 'magic_link' | 'oauth' | 'admin' | 'bootstrap';
   readonly password?: string | undefined;
   readonly emailVerified?: boolean;
+  /** Extra writes that must commit with the registration (an idempotency record). */
+  readonly within?: (trx: Transaction<Database>, userId: string) => Promise<void>;
 }
 
 /** Registers a user; with a password, its hash is written in the same transaction (outside the log). */
