@@ -1,20 +1,19 @@
-import { systemClock } from '@keyledger/core';
 import { createDb } from '@keyledger/db';
-import { createTestDb, type TestDb } from '@keyledger/db/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
+import { createTestDeps, type TestDeps } from './testing.ts';
 
-let t: TestDb;
+let deps: TestDeps;
 beforeEach(async () => {
-  t = await createTestDb();
+  deps = await createTestDeps();
 });
 afterEach(async () => {
-  await t.close();
+  await deps.close();
 });
 
 describe('health and the error envelope', () => {
   it('answers liveness and readiness with a request id and security headers', async () => {
-    const app = createApp({ handle: t, clock: systemClock });
+    const app = createApp(deps);
     const live = await app.request('/healthz');
     expect(live.status).toBe(200);
     expect(await live.json()).toEqual({ status: 'ok' });
@@ -22,11 +21,11 @@ describe('health and the error envelope', () => {
     expect(live.headers.get('x-content-type-options')).toBe('nosniff');
     const ready = await app.request('/readyz');
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', database: t.dialect });
+    expect(await ready.json()).toEqual({ status: 'ready', database: deps.t.dialect });
   });
 
   it('keeps a well-formed incoming request id and replaces a hostile one', async () => {
-    const app = createApp({ handle: t, clock: systemClock });
+    const app = createApp(deps);
     expect(
       (await app.request('/healthz', { headers: { 'x-request-id': 'abc.DEF_123-x' } })).headers.get('x-request-id'),
     ).toBe('abc.DEF_123-x');
@@ -38,7 +37,7 @@ describe('health and the error envelope', () => {
   });
 
   it('answers unknown routes with the JSON 404 envelope', async () => {
-    const app = createApp({ handle: t, clock: systemClock });
+    const app = createApp(deps);
     for (const path of ['/v1/nothing', '/api/nothing', '/nope']) {
       const res = await app.request(path, { headers: { 'x-request-id': 'rid-1' } });
       expect(res.status).toBe(404);
@@ -49,7 +48,7 @@ describe('health and the error envelope', () => {
   it('reports not ready (503, no stack) when the database is gone', async () => {
     // Nothing listens on port 1: every query fails to connect, as when the database is down.
     const gone = await createDb({ databaseUrl: 'postgres://keyledger@127.0.0.1:1/keyledger' });
-    const app = createApp({ handle: gone, clock: systemClock });
+    const app = createApp({ ...deps, handle: gone });
     const res = await app.request('/readyz');
     expect(res.status).toBe(503);
     const body = (await res.json()) as Record<string, unknown>;

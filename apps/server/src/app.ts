@@ -1,23 +1,31 @@
-import type { Clock } from '@keyledger/core';
-import type { DbHandle } from '@keyledger/db';
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { createIpMatcher } from '@keyledger/core';
 import { secureHeaders } from 'hono/secure-headers';
 import { sql } from 'kysely';
-import { isDatabaseUnavailable } from './http/errors.ts';
-import { type RequestIdVariables, requestId } from './http/request-id.ts';
+import type { ServerDeps } from './deps.ts';
+import {
+  allowedIps,
+  authenticate,
+  baseContext,
+  bodyGuards,
+  errorJson,
+  originCheck,
+  rateLimit,
+  toErrorResponse,
+} from './http/pipeline.ts';
+import { requestId } from './http/request-id.ts';
+import type { AppEnv } from './http/variables.ts';
 import { describeError, log } from './log.ts';
+import { mountRest } from './rest/index.ts';
+import { mountTrpc } from './trpc/mount.ts';
 
-export interface AppDeps {
-  readonly handle: DbHandle;
-  readonly clock: Clock;
-}
+export type { AppEnv } from './http/variables.ts';
 
-export type AppEnv = { Variables: RequestIdVariables };
-
-export function createApp(deps: AppDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
   app.use('*', requestId);
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin', referrerPolicy: 'no-referrer' }));
+  app.use('*', baseContext(deps));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -26,22 +34,27 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       return c.json({ status: 'ready', database: deps.handle.dialect });
     } catch (error) {
       log.warn('readiness check failed', { error: describeError(error), request_id: c.get('requestId') });
-      return c.json(
-        { error: 'The database is unavailable', code: 'database_unavailable', request_id: c.get('requestId') },
-        503,
-      );
+      return errorJson(c, 503, 'database_unavailable', 'The database is unavailable');
     }
   });
 
-  app.notFound((c) => c.json({ error: 'Not found', code: 'not_found', request_id: c.get('requestId') }, 404));
-  app.onError((error, c) => {
-    const request_id = c.get('requestId');
-    if (isDatabaseUnavailable(error)) {
-      return c.json({ error: 'The database is unavailable', code: 'database_unavailable', request_id }, 503);
-    }
-    // The caller learns only that it failed and the request id; the log has the rest (never a stack on the wire).
-    log.error('unhandled error', { error: describeError(error), request_id, path: c.req.path });
-    return c.json({ error: 'Internal error', code: 'internal_error', request_id }, 500);
-  });
+  const ipMatcher = deps.config.allowedIps === '*' ? null : createIpMatcher(deps.config.allowedIps);
+  for (const prefix of ['/v1/*', '/trpc/*', '/auth/*']) app.use(prefix, allowedIps(deps, ipMatcher));
+  app.use('/v1/*', bodyGuards({ json: true }));
+  app.use('/trpc/*', bodyGuards({ json: true }));
+  app.use('/auth/*', bodyGuards({ json: false }));
+  app.use('/v1/*', authenticate('rest'));
+  app.use('/trpc/*', authenticate('trpc'));
+  app.use('/auth/*', authenticate('web'));
+  for (const prefix of ['/v1/*', '/trpc/*', '/auth/*']) {
+    app.use(prefix, originCheck());
+    app.use(prefix, rateLimit());
+  }
+
+  mountRest(app);
+  mountTrpc(app);
+
+  app.notFound((c) => errorJson(c, 404, 'not_found', 'Not found'));
+  app.onError((error, c) => toErrorResponse(error, c));
   return app;
 }

@@ -1,3 +1,5 @@
-export { type AppDeps, createApp } from './app.ts';
+export { createApp } from './app.ts';
+export type { ServerDeps } from './deps.ts';
 export { type Config, loadEnv } from './env.ts';
 export { type RunningServer, startServer } from './server.ts';
+export type { AppRouter } from './trpc/router.ts';

@@ -2,11 +2,16 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import {
+  Authenticator,
   Checkpointer,
   type Clock,
   catalogue,
+  createSetupToken,
   EventStore,
+  FailureRollup,
   loadOrCreateSignerKey,
+  projections,
+  RateLimiter,
   systemClock,
   verifierKeyOf,
 } from '@keyledger/core';
@@ -27,7 +32,7 @@ export interface RunningServer {
 export async function startServer(config: Config, clock: Clock = systemClock): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const handle = await openDatabase(config);
-  const store = new EventStore({ db: handle.db, catalogue });
+  const store = new EventStore({ db: handle.db, catalogue, projections });
 
   const { signer, created } = await loadOrCreateSignerKey({
     fromEnv: config.checkpoint.key,
@@ -47,7 +52,24 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   });
   await checkpointer.start(store);
 
-  const app = createApp({ handle, clock });
+  const authenticator = new Authenticator({
+    db: handle.db,
+    clock,
+    adminApiKey: config.adminApiKey,
+    apiKeys: config.apiKeys,
+  });
+  await authenticator.start(store, handle);
+  const rollup = new FailureRollup(store, clock);
+  rollup.start();
+  const core = { db: handle.db, store, clock };
+  const app = createApp({
+    handle,
+    core,
+    config,
+    authenticator,
+    rollup,
+    rateLimiter: new RateLimiter(config.apiRateLimit),
+  });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
     s.once('error', reject);
@@ -60,6 +82,14 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     checkpoint_key: verifierKeyOf(signer),
   });
 
+  const setupToken = await createSetupToken(core);
+  if (setupToken) {
+    // Printed once: only its hash is stored. It expires in an hour; a restart prints a fresh one.
+    log.info(
+      `No admin yet. Create the first one within an hour: ${new URL(`/setup?token=${setupToken}`, config.publicUrl).href}`,
+    );
+  }
+
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -69,6 +99,8 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     stop() {
       stopping ??= (async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await rollup.stop();
+        await authenticator.stop();
         await store.drain();
         await checkpointer.stop();
         await handle.close();

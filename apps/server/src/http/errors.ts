@@ -40,3 +40,30 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+export interface ErrorBody {
+  error: string;
+  code: string;
+  request_id: string;
+}
+
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 503,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** A DomainError's REST status and public code: `details.reason` names the case when there is one. */
+export function restStatusOf(error: { code: DomainErrorCode; details: Readonly<Record<string, unknown>> }): {
+  status: (typeof ERROR_TABLE)[DomainErrorCode]['status'];
+  code: string;
+} {
+  const reason = error.details.reason;
+  return { status: ERROR_TABLE[error.code].status, code: typeof reason === 'string' ? reason : error.code };
+}

@@ -1,0 +1,263 @@
+import { DomainError, type Scope } from '@keyledger/core';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { createMiddleware } from 'hono/factory';
+import { HTTPException } from 'hono/http-exception';
+import type { ServerDeps } from '../deps.ts';
+import { describeError, log } from '../log.ts';
+import { createClientIpResolver } from './client-ip.ts';
+import { sessionCookieName } from './cookies.ts';
+import { type ErrorBody, HttpError, isDatabaseUnavailable, restStatusOf } from './errors.ts';
+import { type AppEnv, metaOf } from './variables.ts';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+const QUERY_CREDENTIALS = ['access_token', 'token', 'api_key', 'key'];
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function errorJson(
+  c: Context<AppEnv>,
+  status: HttpError['status'],
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+) {
+  for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  return c.json<ErrorBody>({ error: message, code, request_id: c.get('requestId') }, status);
+}
+
+/** Maps any thrown error to the JSON envelope: never a stack, never a 500 for something the caller did. */
+export function toErrorResponse(error: unknown, c: Context<AppEnv>) {
+  if (error instanceof HttpError) return errorJson(c, error.status, error.code, error.message, error.headers);
+  if (error instanceof DomainError) {
+    const { status, code } = restStatusOf(error);
+    const headers: Record<string, string> = {};
+    if (status === 401) headers['WWW-Authenticate'] = 'Bearer error="invalid_token"';
+    const retry = error.details.retry_after_seconds;
+    if (status === 429 && typeof retry === 'number') headers['Retry-After'] = String(retry);
+    return errorJson(c, status, code, error.message, headers);
+  }
+  if (error instanceof HTTPException) {
+    const status = error.status;
+    if (status === 413)
+      return errorJson(c, 413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
+    if (status === 400) return errorJson(c, 400, 'invalid_request', error.message || 'Malformed request');
+    if (
+      status === 401 ||
+      status === 403 ||
+      status === 404 ||
+      status === 405 ||
+      status === 409 ||
+      status === 415 ||
+      status === 429
+    ) {
+      return errorJson(c, status, 'http_error', error.message);
+    }
+  }
+  if (isDatabaseUnavailable(error)) return errorJson(c, 503, 'database_unavailable', 'The database is unavailable');
+  log.error('unhandled error', { error: describeError(error), request_id: c.get('requestId'), path: c.req.path });
+  return c.json<ErrorBody>({ error: 'Internal error', code: 'internal_error', request_id: c.get('requestId') }, 500);
+}
+
+/** Puts the deps and the client IP on every request. */
+export function baseContext(deps: ServerDeps): MiddlewareHandler<AppEnv> {
+  const resolveIp = createClientIpResolver(deps.config.trustedProxies);
+  return createMiddleware<AppEnv>(async (c, next) => {
+    c.set('deps', deps);
+    const peer = c.env?.incoming?.socket?.remoteAddress ?? '127.0.0.1';
+    c.set('clientIp', resolveIp(peer, c.req.header('x-forwarded-for')));
+    c.set('principal', null);
+    c.set('credentialSource', null);
+    c.set('credential', null);
+    await next();
+  });
+}
+
+/** KEYLEDGER_ALLOWED_IPS: 403 for anyone else, logged (rolled up) as access.denied. */
+export function allowedIps(deps: ServerDeps, matches: ((ip: string) => boolean) | null): MiddlewareHandler<AppEnv> {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    if (matches && !matches(c.get('clientIp'))) {
+      await deps.rollup.record(
+        'access.denied',
+        'ip',
+        { principal: null, reason: 'ip_not_allowed', scope: null, resource: c.req.path.slice(0, 256) },
+        metaOf(c.var, 'rest', c.req.header('user-agent')),
+      );
+      throw new HttpError(403, 'ip_not_allowed', 'Access denied from this IP address');
+    }
+    await next();
+  });
+}
+
+/** 413 over 64 KiB (declared or streamed), 415 for a body that is not JSON where JSON is expected. */
+export function bodyGuards(options: { json: boolean }): MiddlewareHandler<AppEnv> {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return next();
+    const length = c.req.header('content-length');
+    if (length !== undefined && Number(length) > MAX_BODY_BYTES)
+      throw new HttpError(413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
+    const raw = c.req.raw.body ? new Uint8Array(await c.req.raw.clone().arrayBuffer()) : new Uint8Array();
+    if (raw.byteLength > MAX_BODY_BYTES)
+      throw new HttpError(413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
+    if (options.json && raw.byteLength > 0) {
+      const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+      if (type !== 'application/json')
+        throw new HttpError(415, 'unsupported_media_type', 'Request body must be Content-Type: application/json');
+    }
+    await next();
+  });
+}
+
+function presentedCredential(c: Context<AppEnv>): { token: string; source: 'bearer' | 'x-api-key' | 'cookie' } | null {
+  for (const name of QUERY_CREDENTIALS) {
+    if (c.req.query(name) !== undefined)
+      throw new HttpError(
+        400,
+        'credential_in_query',
+        `Send credentials in a header, never in the query string (${name})`,
+      );
+  }
+  const authorization = c.req.header('authorization');
+  const rawCount = countRawHeaders(c, 'authorization');
+  if (rawCount > 1 || (authorization && authorization.includes(','))) {
+    throw new HttpError(400, 'duplicate_authorization', 'Send one Authorization header');
+  }
+  const apiKey = c.req.header('x-api-key');
+  if (authorization !== undefined) {
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+    if (!m?.[1])
+      throw new HttpError(401, 'invalid_token', 'Authorization must be "Bearer <token>"', {
+        'WWW-Authenticate': 'Bearer error="invalid_token"',
+      });
+    if (apiKey !== undefined && apiKey !== m[1])
+      throw new HttpError(400, 'ambiguous_credentials', 'Send either Authorization or x-api-key, not both');
+    return { token: m[1], source: 'bearer' };
+  }
+  if (apiKey !== undefined) return { token: apiKey.trim(), source: 'x-api-key' };
+  const cookie = getCookie(c, sessionCookieName(c.var.deps.config));
+  return cookie ? { token: cookie, source: 'cookie' } : null;
+}
+
+function countRawHeaders(c: Context<AppEnv>, name: string): number {
+  const raw = (c.env?.incoming as { rawHeaders?: string[] } | undefined)?.rawHeaders;
+  if (!raw) return 0;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === name) n++;
+  return n;
+}
+
+/**
+ * Resolves the caller: a credential that fails is a 401 (403 for a key used outside its IP allowlist), written to
+ * the log as a rolled-up `auth.rejected`. No credential leaves the principal null; routes decide if that is enough.
+ */
+export function authenticate(via: 'rest' | 'trpc' | 'web'): MiddlewareHandler<AppEnv> {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const presented = presentedCredential(c);
+    if (presented) {
+      const { deps } = c.var;
+      const result = await deps.authenticator.authenticate(presented.token, {
+        ip: c.get('clientIp'),
+        userAgent: c.req.header('user-agent') ?? null,
+      });
+      if (!result.ok) {
+        await deps.rollup.record(
+          'auth.rejected',
+          result.credential,
+          { credential: result.credential, reason: result.reason },
+          metaOf(c.var, via, c.req.header('user-agent')),
+        );
+        if (result.reason === 'ip_not_allowed')
+          throw new HttpError(403, 'ip_not_allowed', 'Access denied from this IP address');
+        // One public answer for unknown, expired, revoked and malformed: the precise reason is in the log.
+        throw new HttpError(401, 'invalid_token', 'Invalid or expired credentials', {
+          'WWW-Authenticate': 'Bearer error="invalid_token"',
+        });
+      }
+      c.set('principal', result.principal);
+      c.set('credentialSource', presented.source);
+      c.set('credential', presented.token);
+    }
+    await next();
+  });
+}
+
+/** Cookie-authenticated mutations must come from our own origin (login CSRF and cross-site forms). */
+export function originCheck(): MiddlewareHandler<AppEnv> {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    if (MUTATING.has(c.req.method) && c.get('credentialSource') === 'cookie') {
+      const origin = c.req.header('origin');
+      const { deps } = c.var;
+      if (origin !== deps.config.publicUrl.origin) {
+        const p = c.get('principal');
+        await deps.rollup.record(
+          'access.denied',
+          `csrf:${p && p.kind === 'user' ? p.userId : ''}`,
+          {
+            principal: p && p.kind === 'user' ? p.userId : null,
+            reason: 'csrf',
+            scope: null,
+            resource: c.req.path.slice(0, 256),
+          },
+          metaOf(c.var, 'web', c.req.header('user-agent')),
+        );
+        throw new HttpError(403, 'csrf_rejected', 'Cross-origin request refused: Origin must be the Keyledger origin');
+      }
+    }
+    await next();
+  });
+}
+
+/** KEYLEDGER_API_RATE_LIMIT per credential (per IP when anonymous), with RateLimit headers and 429. */
+export function rateLimit(): MiddlewareHandler<AppEnv> {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const { deps } = c.var;
+    if (!deps.rateLimiter.enabled) return next();
+    const p = c.get('principal');
+    const key = !p
+      ? `ip:${c.get('clientIp')}`
+      : p.kind === 'env'
+        ? p.id
+        : p.auth === 'api_key'
+          ? `key:${p.keyId}`
+          : `ses:${p.sessionId}`;
+    const r = deps.rateLimiter.hit(key, deps.core.clock.now().getTime());
+    c.header('RateLimit-Limit', String(r.limit));
+    c.header('RateLimit-Remaining', String(r.remaining));
+    c.header('RateLimit-Reset', String(r.resetSeconds));
+    if (!r.allowed) {
+      await deps.rollup.record(
+        'access.denied',
+        `rate:${key}`,
+        {
+          principal: p ? (p.kind === 'env' ? p.id : p.userId) : null,
+          reason: 'rate_limited',
+          scope: null,
+          resource: c.req.path.slice(0, 256),
+        },
+        metaOf(c.var, 'rest', c.req.header('user-agent')),
+      );
+      throw new HttpError(429, 'rate_limited', 'Rate limit exceeded', { 'Retry-After': String(r.resetSeconds) });
+    }
+    await next();
+  });
+}
+
+/** The caller must be signed in and hold `scope`; a missing scope is 403 naming it, logged as access.denied. */
+export function requireScope(scope: Scope | null): MiddlewareHandler<AppEnv> {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const p = c.get('principal');
+    if (!p) throw new HttpError(401, 'unauthorized', 'Authentication required', { 'WWW-Authenticate': 'Bearer' });
+    if (scope && !p.scopes.includes(scope)) {
+      const { deps } = c.var;
+      const id = p.kind === 'env' ? p.id : p.userId;
+      await deps.rollup.record(
+        'access.denied',
+        `scope:${id}`,
+        { principal: id, reason: 'scope', scope, resource: c.req.path.slice(0, 256) },
+        metaOf(c.var, 'rest', c.req.header('user-agent')),
+      );
+      throw new HttpError(403, 'insufficient_scope', `This credential lacks the ${scope} scope`);
+    }
+    await next();
+  });
+}
