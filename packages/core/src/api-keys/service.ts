@@ -134,9 +134,13 @@ export async function createApiKey(
   meta: EventMeta,
   principal: Principal,
   input: CreateApiKeyInput,
+  options: { within?: ((trx: Transaction<Database>, keyId: string) => Promise<void>) | undefined } = {},
 ): Promise<CreatedApiKey> {
   const prepared = prepareKey(ctx, principal, input, null);
-  await runCommand(ctx, apiKeyStream(prepared.keyId), apiKeyDecider, prepared.command, meta);
+  const within = options.within;
+  await runCommand(ctx, apiKeyStream(prepared.keyId), apiKeyDecider, prepared.command, meta, {
+    within: within ? (trx) => within(trx, prepared.keyId) : undefined,
+  });
   return created(ctx, prepared);
 }
 

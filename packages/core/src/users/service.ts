@@ -64,14 +64,15 @@ export async function registerUser(ctx: CoreContext, meta: EventMeta, input: Reg
       streams: [{ stream: userStream(userId), expectedVersion: 0, events }],
       meta,
       occurredAt: now,
-      within: passwordHash
-        ? async (trx) => {
-            await trx
-              .insertInto('password_credentials')
-              .values({ user_id: userId, hash: passwordHash, updated_at: now })
-              .execute();
-          }
-        : undefined,
+      within: async (trx) => {
+        if (passwordHash) {
+          await trx
+            .insertInto('password_credentials')
+            .values({ user_id: userId, hash: passwordHash, updated_at: now })
+            .execute();
+        }
+        await input.within?.(trx, userId);
+      },
     });
   } catch (error) {
     const translated = translateStorageError(error);

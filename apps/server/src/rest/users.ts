@@ -1,0 +1,197 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import {
+  changeRole,
+  disableUser,
+  enableUser,
+  getUser,
+  getUserOrThrow,
+  listUsers,
+  registerUser,
+  revokeUserSessions,
+} from '@keyledger/core';
+import type { UserRow } from '@keyledger/db';
+import { HttpError } from '../http/errors.ts';
+import { requireScope } from '../http/pipeline.ts';
+import type { AppEnv } from '../http/variables.ts';
+import { AUTHED, errors, idempotent, meta, principalOf } from './common.ts';
+import { CreateUserBody, Id, Limit, listOf, Me, PatchUserBody, User } from './schemas.ts';
+
+export function userJson(u: UserRow) {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    disabled: u.disabled,
+    email_verified: u.email_verified,
+    created_at: u.created_at.toISOString(),
+  };
+}
+
+const json = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
+const one = (description: string) => ({ description, content: { 'application/json': { schema: User } } });
+const IdParam = z.object({ id: Id.openapi({ param: { name: 'id', in: 'path' } }) });
+
+const me = createRoute({
+  method: 'get',
+  path: '/v1/users/me',
+  tags: ['users'],
+  summary: 'Who the credential belongs to, and what it may do',
+  security: AUTHED,
+  responses: {
+    200: { description: 'The caller', content: { 'application/json': { schema: Me } } },
+    ...errors(401, 403),
+  },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/users',
+  tags: ['users'],
+  summary: 'List and search users (admins)',
+  security: AUTHED,
+  middleware: [requireScope('users:read')] as const,
+  request: { query: z.object({ query: z.string().max(200).optional(), after: Id.optional(), limit: Limit }) },
+  responses: {
+    200: { description: 'A page of users', content: { 'application/json': { schema: listOf(User, 'UserList') } } },
+    ...errors(400, 401, 403),
+  },
+});
+
+const create = createRoute({
+  method: 'post',
+  path: '/v1/users',
+  tags: ['users'],
+  summary: 'Create a user (admins). Honours Idempotency-Key.',
+  security: AUTHED,
+  middleware: [requireScope('users:write')] as const,
+  request: { body: json(CreateUserBody), headers: z.object({ 'idempotency-key': z.string().optional() }) },
+  responses: {
+    201: one('The new user'),
+    200: one('A replay of an Idempotency-Key'),
+    ...errors(400, 401, 403, 409, 413, 415),
+  },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/users/{id}',
+  tags: ['users'],
+  summary: 'One user (admins)',
+  security: AUTHED,
+  middleware: [requireScope('users:read')] as const,
+  request: { params: IdParam },
+  responses: { 200: one('The user'), ...errors(401, 403, 404) },
+});
+
+const patch = createRoute({
+  method: 'patch',
+  path: '/v1/users/{id}',
+  tags: ['users'],
+  summary: 'Change role or disable/enable (admins). Disabling revokes every session and key.',
+  security: AUTHED,
+  middleware: [requireScope('users:write')] as const,
+  request: { params: IdParam, body: json(PatchUserBody) },
+  responses: { 200: one('The user'), ...errors(400, 401, 403, 404, 413, 415) },
+});
+
+const revokeSessions = createRoute({
+  method: 'delete',
+  path: '/v1/users/{id}/sessions',
+  tags: ['users'],
+  summary: "Revoke all of a user's sessions (admins)",
+  security: AUTHED,
+  middleware: [requireScope('users:write')] as const,
+  request: { params: IdParam },
+  responses: { 204: { description: 'Revoked' }, ...errors(401, 403, 404) },
+});
+
+export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
+  rest.openapi(me, async (c) => {
+    const p = principalOf(c);
+    if (p.kind === 'env') {
+      return c.json(
+        {
+          id: p.id,
+          email: null,
+          name: null,
+          role: p.role,
+          created_at: null,
+          auth: { method: 'env_key' as const, scopes: [...p.scopes] },
+        },
+        200,
+      );
+    }
+    const user = await getUserOrThrow(c.var.deps.core, p.userId);
+    return c.json(
+      {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        created_at: user.created_at.toISOString(),
+        auth:
+          p.auth === 'api_key'
+            ? { method: 'api_key' as const, scopes: [...p.scopes], key_id: p.keyId }
+            : { method: 'session' as const, scopes: [...p.scopes] },
+      },
+      200,
+    );
+  });
+
+  rest.openapi(list, async (c) => {
+    const q = c.req.valid('query');
+    const page = await listUsers(c.var.deps.core, { query: q.query, after: q.after, limit: q.limit });
+    return c.json({ data: page.data.map(userJson), next_cursor: page.next_cursor }, 200);
+  });
+
+  rest.openapi(create, async (c) => {
+    const body = c.req.valid('json');
+    const { core } = c.var.deps;
+    const outcome = await idempotent(
+      c,
+      'POST /v1/users',
+      body,
+      (within) =>
+        registerUser(core, meta(c), {
+          email: body.email,
+          name: body.name ?? null,
+          role: body.role ?? 'member',
+          method: 'admin',
+          password: body.password,
+          within,
+        }),
+      async (id) => userJson(await getUserOrThrow(core, id)),
+    );
+    if (outcome.replayed) {
+      c.header('Idempotent-Replayed', 'true');
+      return c.json(outcome.value as ReturnType<typeof userJson>, 200);
+    }
+    return c.json(userJson(outcome.value), 201);
+  });
+
+  rest.openapi(get, async (c) => {
+    const user = await getUser(c.var.deps.core, c.req.valid('param').id);
+    if (!user) throw new HttpError(404, 'not_found', 'User not found');
+    return c.json(userJson(user), 200);
+  });
+
+  rest.openapi(patch, async (c) => {
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const { core } = c.var.deps;
+    if (body.name !== undefined)
+      throw new HttpError(400, 'invalid_request', 'name: renaming a user is not supported yet');
+    let user = await getUser(core, id);
+    if (!user) throw new HttpError(404, 'not_found', 'User not found');
+    if (body.role !== undefined) user = await changeRole(core, meta(c), id, body.role);
+    if (body.disabled === true) user = await disableUser(core, meta(c), id);
+    if (body.disabled === false) user = await enableUser(core, meta(c), id);
+    return c.json(userJson(user), 200);
+  });
+
+  rest.openapi(revokeSessions, async (c) => {
+    await revokeUserSessions(c.var.deps.core, meta(c), c.req.valid('param').id);
+    return c.body(null, 204);
+  });
+}
