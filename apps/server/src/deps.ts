@@ -1,5 +1,6 @@
 import type { Authenticator, CoreContext, FailureRollup, RateLimiter } from '@keyledger/core';
 import type { DbHandle } from '@keyledger/db';
+import type { AnonymousMode } from './anonymous.ts';
 import type { Config } from './env.ts';
 
 /** Everything a request handler may use, built once at start (or per test). */
@@ -10,4 +11,6 @@ export interface ServerDeps {
   readonly authenticator: Authenticator;
   readonly rollup: FailureRollup;
   readonly rateLimiter: RateLimiter;
+  /** Set when KEYLEDGER_ANONYMOUS=1. */
+  readonly anonymous?: AnonymousMode | undefined;
 }

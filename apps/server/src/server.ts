@@ -16,6 +16,7 @@ import {
   verifierKeyOf,
 } from '@keyledger/core';
 import { createDb, type DbHandle, grantApplicationRole, migrateToLatest, ownsEventLog, roleOfUrl } from '@keyledger/db';
+import { createAnonymousMode } from './anonymous.ts';
 import { createApp } from './app.ts';
 import type { Config } from './env.ts';
 import { describeError, log } from './log.ts';
@@ -62,6 +63,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   const rollup = new FailureRollup(store, clock);
   rollup.start();
   const core = { db: handle.db, store, clock };
+  const anonymous = config.anonymous ? await createAnonymousMode(core) : undefined;
   const app = createApp({
     handle,
     core,
@@ -69,6 +71,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     authenticator,
     rollup,
     rateLimiter: new RateLimiter(config.apiRateLimit),
+    anonymous,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -82,7 +85,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     checkpoint_key: verifierKeyOf(signer),
   });
 
-  const setupToken = await createSetupToken(core);
+  const setupToken = anonymous ? null : await createSetupToken(core);
   if (setupToken) {
     // Printed once: only its hash is stored. It expires in an hour; a restart prints a fresh one.
     log.info(

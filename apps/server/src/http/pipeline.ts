@@ -152,9 +152,16 @@ function countRawHeaders(c: Context<AppEnv>, name: string): number {
  */
 export function authenticate(via: 'rest' | 'trpc' | 'web'): MiddlewareHandler<AppEnv> {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const presented = presentedCredential(c);
+    const { deps } = c.var;
+    let presented = presentedCredential(c);
+    if (!presented && deps.anonymous) {
+      if (!deps.anonymous.admits(c.get('clientIp'), c.req.header('host'))) {
+        throw new HttpError(403, 'ip_not_allowed', 'Anonymous mode answers only loopback requests to a loopback host');
+      }
+      // Bearer, not cookie: the implicit local user is not a browser session an Origin check could protect.
+      presented = { token: await deps.anonymous.token(), source: 'bearer' };
+    }
     if (presented) {
-      const { deps } = c.var;
       const result = await deps.authenticator.authenticate(presented.token, {
         ip: c.get('clientIp'),
         userAgent: c.req.header('user-agent') ?? null,

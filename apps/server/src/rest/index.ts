@@ -3,6 +3,7 @@ import { HttpError } from '../http/errors.ts';
 import type { AppEnv } from '../http/variables.ts';
 import { registerApiKeyRoutes } from './api-keys.ts';
 import { registerAuthRoutes } from './auth.ts';
+import { renderReference } from './reference.ts';
 import { registerSessionRoutes } from './sessions.ts';
 import { registerUserRoutes } from './users.ts';
 
@@ -37,14 +38,18 @@ export function mountRest(app: OpenAPIHono<AppEnv>): void {
   registerUserRoutes(rest);
   registerApiKeyRoutes(rest);
   registerSessionRoutes(rest);
-  rest.doc31('/api/openapi', (c) => ({
-    openapi: '3.1.0',
+  const docConfig = (origin: string) => ({
+    openapi: '3.1.0' as const,
     info: {
       title: 'Keyledger',
       version: '0.1.0',
       description: 'Authentication in which every action is an event in a hash-chained, signed log.',
     },
-    servers: [{ url: c.var.deps.config.publicUrl.origin }],
-  }));
+    servers: [{ url: origin }],
+  });
+  rest.doc31('/api/openapi', (c) => docConfig(c.var.deps.config.publicUrl.origin));
+  rest.get('/api/reference', (c) =>
+    c.html(renderReference(rest.getOpenAPI31Document(docConfig(c.var.deps.config.publicUrl.origin)) as never)),
+  );
   app.route('/', rest);
 }

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../app.ts';
+import { createTestDeps, type TestDeps } from '../testing.ts';
+
+let deps: TestDeps;
+beforeAll(async () => {
+  deps = await createTestDeps();
+});
+afterAll(async () => {
+  await deps.close();
+});
+
+describe('the OpenAPI document', () => {
+  it('is OpenAPI 3.1 JSON, public, and generated from the route schemas', async () => {
+    const res = await createApp(deps).request('/api/openapi');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>;
+      components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth', 'cookieAuth']);
+    for (const schema of ['Error', 'ApiKey', 'CreatedApiKey', 'User', 'Me', 'Session', 'TokenResponse'])
+      expect(doc.components.schemas).toHaveProperty(schema);
+    // Every operation documents its error responses in the one envelope.
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        expect(
+          Object.keys(op.responses).some((s) => s.startsWith('4')),
+          `${method} ${path}`,
+        ).toBe(true);
+        expect(op.responses).toHaveProperty('503');
+      }
+    }
+    expect(doc.paths['/v1/api-keys']?.post?.security).toBeDefined();
+    expect(doc.paths['/v1/auth/pw/signin']?.post?.security).toBeUndefined();
+  });
+
+  it('has a browsable reference page beside it, escaping what it shows', async () => {
+    const res = await createApp(deps).request('/api/reference');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await res.text();
+    expect(html).toContain('<code>/v1/api-keys/{id}/rotate</code>');
+    expect(html).toContain('href="/api/openapi"');
+    expect(html).not.toMatch(/<script/i);
+  });
+});
