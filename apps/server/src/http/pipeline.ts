@@ -1,12 +1,12 @@
-import { DomainError, type Scope } from '@keyledger/core';
+import { BROWSER_SESSION_MS, DomainError, extendIfHalfUsed, type Principal, type Scope } from '@keyledger/core';
 import type { Context, MiddlewareHandler } from 'hono';
-import { getCookie } from 'hono/cookie';
+import { getCookie, setCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
 import type { ServerDeps } from '../deps.ts';
 import { describeError, log } from '../log.ts';
 import { createClientIpResolver } from './client-ip.ts';
-import { sessionCookieName } from './cookies.ts';
+import { sessionCookieName, sessionCookieOptions } from './cookies.ts';
 import { type ErrorBody, HttpError, isDatabaseUnavailable, restStatusOf } from './errors.ts';
 import { type AppEnv, metaOf } from './variables.ts';
 
@@ -183,6 +183,7 @@ export function authenticate(via: 'rest' | 'trpc' | 'web'): MiddlewareHandler<Ap
       c.set('principal', result.principal);
       c.set('credentialSource', presented.source);
       c.set('credential', presented.token);
+      if (presented.source === 'cookie') await slideBrowserSession(c, result.principal);
     }
     await next();
   });
@@ -267,4 +268,22 @@ export function requireScope(scope: Scope | null): MiddlewareHandler<AppEnv> {
     }
     await next();
   });
+}
+
+/**
+ * Sliding renewal: a browser session used after half its 30 days gets its expiry pushed out (same token,
+ * `session.extended`) and a fresh cookie. Rare by construction, so the hot path stays read-only.
+ */
+async function slideBrowserSession(c: Context<AppEnv>, p: Principal): Promise<void> {
+  if (p.kind !== 'user' || p.auth !== 'session') return;
+  const { deps } = c.var;
+  if (p.sessionExpiresAt.getTime() - deps.core.clock.now().getTime() > BROWSER_SESSION_MS / 2) return;
+  const next = await extendIfHalfUsed(
+    deps.core,
+    metaOf(c.var, 'web', c.req.header('user-agent')),
+    p.sessionId,
+    p.sessionExpiresAt,
+  ).catch(() => null);
+  if (next)
+    setCookie(c, sessionCookieName(deps.config), c.var.credential ?? '', sessionCookieOptions(deps.config, next));
 }
