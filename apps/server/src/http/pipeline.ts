@@ -119,7 +119,7 @@ function presentedCredential(c: Context<AppEnv>): { token: string; source: 'bear
   }
   const authorization = c.req.header('authorization');
   const rawCount = countRawHeaders(c, 'authorization');
-  if (rawCount > 1 || (authorization && authorization.includes(','))) {
+  if (rawCount > 1 || authorization?.includes(',')) {
     throw new HttpError(400, 'duplicate_authorization', 'Send one Authorization header');
   }
   const apiKey = c.req.header('x-api-key');

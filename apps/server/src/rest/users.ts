@@ -122,14 +122,14 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
         200,
       );
     }
-    const user = await getUserOrThrow(c.var.deps.core, p.userId);
+    // Everything here came with the credential's verification (and its cache): no further query.
     return c.json(
       {
-        id: user.id,
-        email: user.email,
-        name: user.name,
-        role: user.role,
-        created_at: user.created_at.toISOString(),
+        id: p.userId,
+        email: p.email,
+        name: p.name,
+        role: p.role,
+        created_at: p.createdAt.toISOString(),
         auth:
           p.auth === 'api_key'
             ? { method: 'api_key' as const, scopes: [...p.scopes], key_id: p.keyId }

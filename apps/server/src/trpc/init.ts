@@ -11,7 +11,7 @@ const t = initTRPC.context<TrpcContext>().create({
     const cause = error.cause;
     const code = cause instanceof DomainError ? restStatusOf(cause).code : undefined;
     // Never a stack on the wire.
-    const { stack: _stack, ...data } = shape.data as Record<string, unknown>;
+    const { stack: _stack, ...data } = shape.data;
     return { ...shape, data: { ...data, keyledgerCode: code ?? null } };
   },
 });

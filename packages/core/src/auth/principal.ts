@@ -14,6 +14,8 @@ export type Principal =
       readonly auth: 'session';
       readonly userId: string;
       readonly email: string;
+      readonly name: string | null;
+      readonly createdAt: Date;
       readonly role: Role;
       readonly sessionId: string;
       readonly sessionExpiresAt: Date;
@@ -24,6 +26,8 @@ export type Principal =
       readonly auth: 'api_key';
       readonly userId: string;
       readonly email: string;
+      readonly name: string | null;
+      readonly createdAt: Date;
       readonly role: Role;
       readonly keyId: string;
       readonly scopes: readonly Scope[];
