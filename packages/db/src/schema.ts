@@ -140,6 +140,11 @@ export interface ServerSecretsTable {
   created_at: Timestamp;
 }
 
+export interface EventSubjectsTable {
+  user_id: string;
+  seq: BigIntColumn;
+}
+
 export interface Database {
   events: EventsTable;
   chain_head: ChainHeadTable;
@@ -155,6 +160,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   setup_tokens: SetupTokensTable;
   server_secrets: ServerSecretsTable;
+  event_subjects: EventSubjectsTable;
 }
 
 export type EventRow = Selectable<EventsTable>;

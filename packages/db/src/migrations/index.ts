@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely/migration';
 import * as eventLog from './2026-11-22T0900-event-log.ts';
 import * as identity from './2026-11-22T1600-identity.ts';
+import * as audit from './2026-11-22T1800-audit.ts';
 
 /**
  * Every migration, by its dated name. A static list (not a folder scan) so the set is the same however the
@@ -9,4 +10,5 @@ import * as identity from './2026-11-22T1600-identity.ts';
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0900-event-log': eventLog,
   '2026-11-22T1600-identity': identity,
+  '2026-11-22T1800-audit': audit,
 };
