@@ -1,0 +1,144 @@
+import {
+  completeSetup,
+  DomainError,
+  getUser,
+  passwordSignIn,
+  registerUser,
+  revokeSession,
+  setPassword,
+  ThrottledError,
+} from '@keyledger/core';
+import { z } from 'zod';
+import { authedProcedure, publicProcedure, router } from '../init.ts';
+import {
+  clearSessionCookie,
+  Email,
+  Me,
+  Name,
+  Ok,
+  Password,
+  SignedIn,
+  sessionOf,
+  setSessionCookie,
+  User,
+  userJson,
+} from './shared.ts';
+
+/** Sign-in, sign-out, the caller, password change, first-admin setup and self sign-up, for the web UI. */
+export const authRouter = router({
+  /** Password sign-in: a new browser session (30 days, sliding) in the HttpOnly cookie; the token is never returned. */
+  signIn: publicProcedure
+    .input(z.strictObject({ email: z.string().min(1).max(320), password: Password }))
+    .output(SignedIn)
+    .mutation(async ({ ctx, input }) => {
+      try {
+        const session = await passwordSignIn(ctx.deps.core, ctx.meta, {
+          email: input.email,
+          password: input.password,
+          ip: ctx.clientIp,
+          lifetime: 'browser',
+        });
+        setSessionCookie(ctx, session.token, session.expiresAt);
+        return { user_id: session.userId, session_id: session.sessionId, expires_at: session.expiresAt.toISOString() };
+      } catch (error) {
+        // TOO_MANY_REQUESTS through the error table; the wait goes out as Retry-After, as over REST.
+        if (error instanceof ThrottledError) ctx.resHeaders.set('Retry-After', String(error.retryAfterSeconds));
+        throw error;
+      }
+    }),
+
+  /** Ends the caller's session at once and clears the cookie. */
+  signOut: authedProcedure.output(Ok).mutation(async ({ ctx }) => {
+    if (ctx.principal.auth !== 'session') {
+      throw new DomainError('invalid_input', 'Sign-out takes a session (cookie or session token), not a key', {
+        details: { reason: 'not_a_session_token' },
+      });
+    }
+    clearSessionCookie(ctx);
+    await revokeSession(ctx.deps.core, ctx.meta, ctx.principal.sessionId, 'signout');
+    return { ok: true as const };
+  }),
+
+  /** Who is calling and how; an environment key answers with its principal (`env:…`, no email). */
+  me: authedProcedure.output(Me).query(async ({ ctx }) => {
+    const p = ctx.principal;
+    if (p.kind === 'env') {
+      return {
+        id: p.id,
+        email: null,
+        name: null,
+        role: p.role,
+        created_at: null,
+        auth: { method: 'env_key' as const, scopes: [...p.scopes] },
+      };
+    }
+    const user = await getUser(ctx.deps.core, p.userId);
+    if (!user) throw new DomainError('not_found', 'User not found');
+    return {
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      role: user.role,
+      created_at: user.created_at.toISOString(),
+      auth:
+        p.auth === 'api_key'
+          ? { method: 'api_key' as const, scopes: [...p.scopes], key_id: p.keyId }
+          : { method: 'session' as const, scopes: [...p.scopes] },
+    };
+  }),
+
+  /** Sets or changes the caller's password; their other sessions are revoked (reason `password_changed`). */
+  changePassword: authedProcedure
+    .input(z.strictObject({ current_password: Password.optional(), new_password: Password }))
+    .output(Ok)
+    .mutation(async ({ ctx, input }) => {
+      const p = sessionOf(ctx.principal);
+      await setPassword(ctx.deps.core, ctx.meta, {
+        userId: p.userId,
+        currentSessionId: p.sessionId,
+        currentPassword: input.current_password,
+        newPassword: input.new_password,
+      });
+      return { ok: true as const };
+    }),
+
+  /** Consumes the one-time setup link: the first admin, signed in with the cookie. */
+  completeSetup: publicProcedure
+    .input(
+      z.strictObject({
+        token: z.string().min(1).max(128),
+        email: Email,
+        password: Password,
+        name: Name.optional(),
+      }),
+    )
+    .output(SignedIn)
+    .mutation(async ({ ctx, input }) => {
+      const session = await completeSetup(ctx.deps.core, ctx.meta, {
+        token: input.token,
+        email: input.email,
+        password: input.password,
+        name: input.name ?? null,
+      });
+      setSessionCookie(ctx, session.token, session.expiresAt);
+      return { user_id: session.userId, session_id: session.sessionId, expires_at: session.expiresAt.toISOString() };
+    }),
+
+  /** Self sign-up with a password, only under KEYLEDGER_SIGNUP=open; the new member then signs in. */
+  signUp: publicProcedure
+    .input(z.strictObject({ email: Email, password: Password, name: Name.optional() }))
+    .output(User)
+    .mutation(async ({ ctx, input }) => {
+      if (ctx.deps.config.signup !== 'open') {
+        throw new DomainError('forbidden', 'Sign-up is by invitation only', { details: { reason: 'signup_closed' } });
+      }
+      const user = await registerUser(ctx.deps.core, ctx.meta, {
+        email: input.email,
+        name: input.name ?? null,
+        role: 'member',
+        method: 'password',
+        password: input.password,
+      });
+      return userJson(user);
+    }),
+});

@@ -1,0 +1,202 @@
+import {
+  type ApiKeyView,
+  type CreatedApiKey,
+  DomainError,
+  idField,
+  isoTimestamp,
+  type Principal,
+  roleField,
+  type SessionView,
+  scopeField,
+} from '@keyledger/core';
+import type { UserRow } from '@keyledger/db';
+import { generateCookie } from 'hono/cookie';
+import { z } from 'zod';
+import { sessionCookieName, sessionCookieOptions } from '../../http/cookies.ts';
+import type { TrpcContext } from '../context.ts';
+
+/**
+ * The JSON shapes the tRPC routers answer with: the same fields as the REST contract (DESIGN §5), every timestamp
+ * an ISO 8601 UTC string with milliseconds, never a secret or a hash except a key's plaintext once at creation.
+ * Outputs are plain `z.object`s, so a stray column (a hash) would be stripped, not sent.
+ */
+export const Id = idField;
+export const Timestamp = isoTimestamp;
+export const Limit = z.number().int().min(1).max(1000).default(50);
+/** Bounded so a caller cannot make the server hash megabytes; the policy (8–256 code points) is core's. */
+export const Password = z.string().min(1).max(1024);
+export const Email = z.email({ error: 'Invalid email address' }).max(320);
+export const Name = z.string().trim().min(1).max(200);
+
+export const User = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string().nullable(),
+  role: roleField,
+  disabled: z.boolean(),
+  email_verified: z.boolean(),
+  created_at: Timestamp,
+});
+
+export const Me = z.object({
+  id: z.string(),
+  email: z.string().nullable(),
+  name: z.string().nullable(),
+  role: roleField,
+  created_at: Timestamp.nullable(),
+  auth: z.object({
+    method: z.enum(['session', 'api_key', 'env_key']),
+    scopes: z.array(scopeField),
+    key_id: z.string().optional(),
+  }),
+});
+
+export const ApiKey = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  start: z.string(),
+  scopes: z.array(scopeField),
+  created_at: Timestamp,
+  expires_at: Timestamp.nullable(),
+  ip_allowlist: z.array(z.string()).nullable(),
+  last_used_at: Timestamp.nullable(),
+});
+
+export const CreatedApiKeyOut = ApiKey.extend({ key: z.string() });
+
+export const Session = z.object({
+  id: z.string(),
+  current: z.boolean(),
+  method: z.string(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  created_at: Timestamp,
+  last_seen_at: Timestamp.nullable(),
+  expires_at: Timestamp,
+});
+
+export const SignedIn = z.object({ user_id: z.string(), session_id: z.string(), expires_at: Timestamp });
+
+export const Ok = z.object({ ok: z.literal(true) });
+export const Revoked = z.object({ revoked: z.number().int().min(0) });
+
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+
+const iso = (d: Date): string => d.toISOString();
+const isoOrNull = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+
+export function userJson(u: UserRow): z.input<typeof User> {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    disabled: u.disabled,
+    email_verified: u.email_verified,
+    created_at: iso(u.created_at),
+  };
+}
+
+export function apiKeyJson(k: ApiKeyView): z.input<typeof ApiKey> {
+  return {
+    id: k.id,
+    name: k.name,
+    start: k.start,
+    scopes: k.scopes,
+    created_at: iso(k.created_at),
+    expires_at: isoOrNull(k.expires_at),
+    ip_allowlist: k.ip_allowlist,
+    last_used_at: isoOrNull(k.last_used_at),
+  };
+}
+
+export function createdApiKeyJson(k: CreatedApiKey): z.input<typeof CreatedApiKeyOut> {
+  return { ...apiKeyJson(k), key: k.key };
+}
+
+export function sessionJson(s: SessionView): z.input<typeof Session> {
+  return {
+    id: s.id,
+    current: s.current,
+    method: s.method,
+    ip: s.ip,
+    user_agent: s.user_agent,
+    created_at: iso(s.created_at),
+    last_seen_at: isoOrNull(s.last_seen_at),
+    expires_at: iso(s.expires_at),
+  };
+}
+
+export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
+export type SessionPrincipal = Extract<Principal, { auth: 'session' }>;
+
+/** The caller as a user (an environment key owns no sessions or keys): else FORBIDDEN `user_required`. */
+export function userOf(p: Principal): UserPrincipal {
+  if (p.kind !== 'user') {
+    throw new DomainError('forbidden', 'This needs a user credential, not an environment key', {
+      details: { reason: 'user_required' },
+    });
+  }
+  return p;
+}
+
+/** The caller's own session (cookie or Bearer session token): else FORBIDDEN `session_required`. */
+export function sessionOf(p: Principal): SessionPrincipal {
+  if (p.auth !== 'session') {
+    throw new DomainError('forbidden', 'This needs a signed-in session, not an API key', {
+      details: { reason: 'session_required' },
+    });
+  }
+  return p;
+}
+
+/** Sets the browser session cookie (name and attributes from http/cookies.ts) on the response. */
+export function setSessionCookie(ctx: TrpcContext, token: string, expiresAt: Date): void {
+  const { config } = ctx.deps;
+  ctx.resHeaders.append(
+    'Set-Cookie',
+    generateCookie(sessionCookieName(config), token, sessionCookieOptions(config, expiresAt)),
+  );
+}
+
+/** Tells the browser to forget the session cookie. */
+export function clearSessionCookie(ctx: TrpcContext): void {
+  const { config } = ctx.deps;
+  ctx.resHeaders.append(
+    'Set-Cookie',
+    generateCookie(sessionCookieName(config), '', { ...sessionCookieOptions(config, new Date(0)), maxAge: 0 }),
+  );
+}
+
+/**
+ * Runs a lookup of the caller's own thing; when it fails as not_found but the thing exists and belongs to someone
+ * else, logs `access.denied` `not_owner` (DESIGN §3). The caller still sees only NOT_FOUND.
+ */
+export async function ownedOrNotFound<T>(
+  ctx: TrpcContext,
+  resource: 'api_keys' | 'sessions',
+  id: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof DomainError && error.code === 'not_found') {
+      const column = resource === 'api_keys' ? 'owner_id' : 'user_id';
+      const row = await ctx.deps.core.db.selectFrom(resource).select(column).where('id', '=', id).executeTakeFirst();
+      const p = ctx.principal;
+      const caller = p ? (p.kind === 'env' ? p.id : p.userId) : null;
+      const owner = row ? (row as Record<string, string>)[column] : undefined;
+      if (owner !== undefined && owner !== caller) {
+        await ctx.deps.rollup.record(
+          'access.denied',
+          `owner:${caller}`,
+          { principal: caller, reason: 'not_owner', scope: null, resource: `${resource}/${id}`.slice(0, 256) },
+          ctx.meta,
+        );
+      }
+    }
+    throw error;
+  }
+}
