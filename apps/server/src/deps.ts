@@ -1,4 +1,4 @@
-import type { Authenticator, CoreContext, FailureRollup, RateLimiter } from '@keyledger/core';
+import type { Authenticator, Checkpointer, CoreContext, FailureRollup, NoteSigner, RateLimiter } from '@keyledger/core';
 import type { DbHandle } from '@keyledger/db';
 import type { AnonymousMode } from './anonymous.ts';
 import type { Config } from './env.ts';
@@ -11,6 +11,12 @@ export interface ServerDeps {
   readonly authenticator: Authenticator;
   readonly rollup: FailureRollup;
   readonly rateLimiter: RateLimiter;
+  /** The checkpoint signer and where notes are exported (outside the database). */
+  readonly checkpoints: {
+    readonly signer: NoteSigner;
+    readonly exportDir: string;
+    readonly checkpointer: Checkpointer | null;
+  };
   /** Set when KEYLEDGER_ANONYMOUS=1. */
   readonly anonymous?: AnonymousMode | undefined;
 }

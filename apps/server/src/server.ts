@@ -71,6 +71,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     authenticator,
     rollup,
     rateLimiter: new RateLimiter(config.apiRateLimit),
+    checkpoints: { signer, exportDir: config.checkpoint.dir, checkpointer },
     anonymous,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {

@@ -1,9 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Authenticator,
   catalogue,
   EventStore,
   FailureRollup,
+  generateSignerKey,
   ManualClock,
+  parseSignerKey,
   passwordSignIn,
   projections,
   RateLimiter,
@@ -34,6 +39,8 @@ export async function createTestDeps(env: Record<string, string> = {}): Promise<
   });
   await authenticator.start(store, t);
   const rollup = new FailureRollup(store, clock);
+  const exportDir = await mkdtemp(join(tmpdir(), 'keyledger-checkpoints-'));
+  const signer = parseSignerKey(generateSignerKey('test.keyledger.local/keyledger'));
   return {
     t,
     clock,
@@ -43,11 +50,13 @@ export async function createTestDeps(env: Record<string, string> = {}): Promise<
     authenticator,
     rollup,
     rateLimiter: new RateLimiter(config.apiRateLimit),
+    checkpoints: { signer, exportDir, checkpointer: null },
     async close() {
       await authenticator.stop();
       await rollup.stop();
       await store.drain();
       await t.close();
+      await rm(exportDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,5 +1,6 @@
 export * from './api-keys/decider.ts';
 export * from './api-keys/service.ts';
+export * from './audit/export.ts';
 export * from './audit/query.ts';
 export * from './audit/rollup.ts';
 export * from './audit/subjects.ts';

@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { HttpError } from '../http/errors.ts';
 import type { AppEnv } from '../http/variables.ts';
 import { registerApiKeyRoutes } from './api-keys.ts';
+import { registerAuditRoutes } from './audit.ts';
 import { registerAuthRoutes } from './auth.ts';
 import { renderReference } from './reference.ts';
 import { registerSessionRoutes } from './sessions.ts';
@@ -38,6 +39,7 @@ export function mountRest(app: OpenAPIHono<AppEnv>): void {
   registerUserRoutes(rest);
   registerApiKeyRoutes(rest);
   registerSessionRoutes(rest);
+  registerAuditRoutes(rest);
   const docConfig = (origin: string) => ({
     openapi: '3.1.0' as const,
     info: {
