@@ -79,14 +79,6 @@ function client(url: string, headers: Record<string, string>, onResponse?: (res:
   });
 }
 
-/**
- * tRPC's error data. The server's errorFormatter (trpc/init.ts) casts `shape.data` before spreading it, so the
- * inferred type keeps only `keyledgerCode`; the wire still carries code and httpStatus.
- */
-function errorData(e: TRPCClientError<AppRouter>) {
-  return e.data as { code?: string; httpStatus?: number; keyledgerCode?: string | null } | undefined;
-}
-
 /** The HTTP status behind a failed client call. */
 async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
   try {
@@ -94,7 +86,7 @@ async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
   } catch (error) {
     expect(error).toBeInstanceOf(TRPCClientError);
     const e = error as TRPCClientError<AppRouter>;
-    return errorData(e)?.httpStatus ?? (e.meta?.response as Response | undefined)?.status;
+    return e.data?.httpStatus ?? (e.meta?.response as Response | undefined)?.status;
   }
   throw new Error('expected the call to fail');
 }
@@ -190,7 +182,7 @@ describe('an internal app over the typed tRPC client', () => {
       expect.unreachable();
     } catch (error) {
       const e = error as TRPCClientError<AppRouter>;
-      expect(errorData(e)?.code).toBe('BAD_REQUEST');
+      expect(e.data?.code).toBe('BAD_REQUEST');
       expect(e.message).toContain('expires_at');
     }
 

@@ -1,7 +1,6 @@
 import {
   completeSetup,
   DomainError,
-  getUser,
   passwordSignIn,
   registerUser,
   revokeSession,
@@ -60,7 +59,7 @@ export const authRouter = router({
   }),
 
   /** Who is calling and how; an environment key answers with its principal (`env:…`, no email). */
-  me: authedProcedure.output(Me).query(async ({ ctx }) => {
+  me: authedProcedure.output(Me).query(({ ctx }) => {
     const p = ctx.principal;
     if (p.kind === 'env') {
       return {
@@ -72,14 +71,13 @@ export const authRouter = router({
         auth: { method: 'env_key' as const, scopes: [...p.scopes] },
       };
     }
-    const user = await getUser(ctx.deps.core, p.userId);
-    if (!user) throw new DomainError('not_found', 'User not found');
+    // Everything here came with the credential's verification (as over REST): no further query.
     return {
-      id: user.id,
-      email: user.email,
-      name: user.name,
-      role: user.role,
-      created_at: user.created_at.toISOString(),
+      id: p.userId,
+      email: p.email,
+      name: p.name,
+      role: p.role,
+      created_at: p.createdAt.toISOString(),
       auth:
         p.auth === 'api_key'
           ? { method: 'api_key' as const, scopes: [...p.scopes], key_id: p.keyId }
