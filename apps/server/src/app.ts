@@ -1,7 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createIpMatcher } from '@keyledger/core';
 import { secureHeaders } from 'hono/secure-headers';
-import { sql } from 'kysely';
 import type { ServerDeps } from './deps.ts';
 import {
   allowedIps,
@@ -15,7 +14,6 @@ import {
 } from './http/pipeline.ts';
 import { requestId } from './http/request-id.ts';
 import type { AppEnv } from './http/variables.ts';
-import { describeError, log } from './log.ts';
 import { mountRest } from './rest/index.ts';
 import { mountTrpc } from './trpc/mount.ts';
 
@@ -26,17 +24,6 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   app.use('*', requestId);
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin', referrerPolicy: 'no-referrer' }));
   app.use('*', baseContext(deps));
-
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
-    try {
-      await sql`select 1`.execute(deps.handle.db);
-      return c.json({ status: 'ready', database: deps.handle.dialect });
-    } catch (error) {
-      log.warn('readiness check failed', { error: describeError(error), request_id: c.get('requestId') });
-      return errorJson(c, 503, 'database_unavailable', 'The database is unavailable');
-    }
-  });
 
   const ipMatcher = deps.config.allowedIps === '*' ? null : createIpMatcher(deps.config.allowedIps);
   for (const prefix of ['/v1/*', '/trpc/*', '/auth/*']) app.use(prefix, allowedIps(deps, ipMatcher));
@@ -54,7 +41,22 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   mountRest(app);
   mountTrpc(app);
 
-  app.notFound((c) => errorJson(c, 404, 'not_found', 'Not found'));
+  // A known path asked with another method is a 405 naming the allowed ones; anything else a 404.
+  const routes = app.routes
+    .filter((r) => r.method !== 'ALL')
+    .map((r) => ({
+      method: r.method,
+      pattern: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}$`),
+    }));
+  app.notFound((c) => {
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(c.req.path)).map((r) => r.method))];
+    if (allowed.length > 0 && !allowed.includes(c.req.method)) {
+      return errorJson(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here`, {
+        Allow: allowed.join(', '),
+      });
+    }
+    return errorJson(c, 404, 'not_found', 'Not found');
+  });
   app.onError((error, c) => toErrorResponse(error, c));
   return app;
 }

@@ -24,18 +24,33 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth', 'cookieAuth']);
     for (const schema of ['Error', 'ApiKey', 'CreatedApiKey', 'User', 'Me', 'Session', 'TokenResponse'])
       expect(doc.components.schemas).toHaveProperty(schema);
-    // Every operation documents its error responses in the one envelope.
-    for (const [path, methods] of Object.entries(doc.paths)) {
+    // Every /v1 operation documents the errors its pipeline can answer, in the one envelope.
+    expect(doc.paths['/healthz']?.get).toBeDefined();
+    expect(doc.paths['/readyz']?.get?.responses).toHaveProperty('503');
+    for (const [path, methods] of Object.entries(doc.paths).filter(([p]) => p.startsWith('/v1/'))) {
       for (const [method, op] of Object.entries(methods)) {
         expect(
           Object.keys(op.responses).some((s) => s.startsWith('4')),
           `${method} ${path}`,
         ).toBe(true);
-        expect(op.responses).toHaveProperty('503');
+        for (const status of ['400', '401', '403', '429', '503'])
+          expect(op.responses, `${method} ${path}`).toHaveProperty(status);
+        if (method !== 'get')
+          for (const status of ['413', '415']) expect(op.responses, `${method} ${path}`).toHaveProperty(status);
       }
     }
     expect(doc.paths['/v1/api-keys']?.post?.security).toBeDefined();
     expect(doc.paths['/v1/auth/pw/signin']?.post?.security).toBeUndefined();
+  });
+
+  it('answers a known path asked with another method with 405 and Allow', async () => {
+    const res = await createApp(deps).request('/v1/users/me', { method: 'PUT' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, PATCH'); // /v1/users/{id} takes PATCH, and routes 'me' too
+    expect(await res.json()).toMatchObject({ code: 'method_not_allowed' });
+    expect((await createApp(deps).request('/v1/api-keys/key_x', { method: 'PUT' })).headers.get('allow')).toBe(
+      'GET, DELETE',
+    );
   });
 
   it('has a browsable reference page beside it, escaping what it shows', async () => {
