@@ -64,6 +64,7 @@ export interface SessionsTable {
   id: string;
   user_id: string;
   method: string;
+  kind: 'browser' | 'api';
   token_hash: string;
   prev_token_hash: string | null;
   prev_valid_until: NullableTimestamp;

@@ -8,7 +8,7 @@ import { describeError, log } from '../log.ts';
 import { createClientIpResolver } from './client-ip.ts';
 import { sessionCookieName, sessionCookieOptions } from './cookies.ts';
 import { type ErrorBody, HttpError, isDatabaseUnavailable, restStatusOf } from './errors.ts';
-import { type AppEnv, metaOf } from './variables.ts';
+import { type AppEnv, type CredentialSource, metaOf } from './variables.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const QUERY_CREDENTIALS = ['access_token', 'token', 'api_key', 'key'];
@@ -166,6 +166,17 @@ export function authenticate(via: 'rest' | 'trpc' | 'web'): MiddlewareHandler<Ap
         ip: c.get('clientIp'),
         userAgent: c.req.header('user-agent') ?? null,
       });
+      if (
+        !result.ok &&
+        ['unknown', 'expired', 'revoked'].includes(result.reason) &&
+        isRefreshOfSessionToken(c, presented)
+      ) {
+        // A refresh with a token past its grace is how reuse (theft) is detected: the refresh itself must see it,
+        // revoke the session and answer 401, so the pipeline does not answer for it.
+        c.set('credentialSource', presented.source);
+        c.set('credential', presented.token);
+        return next();
+      }
       if (!result.ok) {
         await deps.rollup.record(
           'auth.rejected',
@@ -275,7 +286,8 @@ export function requireScope(scope: Scope | null): MiddlewareHandler<AppEnv> {
  * `session.extended`) and a fresh cookie. Rare by construction, so the hot path stays read-only.
  */
 async function slideBrowserSession(c: Context<AppEnv>, p: Principal): Promise<void> {
-  if (p.kind !== 'user' || p.auth !== 'session') return;
+  // Only browser sessions slide: an API token presented as a cookie stays a 1 h token, renewed by refresh.
+  if (p.kind !== 'user' || p.auth !== 'session' || p.sessionKind !== 'browser') return;
   const { deps } = c.var;
   if (p.sessionExpiresAt.getTime() - deps.core.clock.now().getTime() > BROWSER_SESSION_MS / 2) return;
   const next = await extendIfHalfUsed(
@@ -286,4 +298,13 @@ async function slideBrowserSession(c: Context<AppEnv>, p: Principal): Promise<vo
   ).catch(() => null);
   if (next)
     setCookie(c, sessionCookieName(deps.config), c.var.credential ?? '', sessionCookieOptions(deps.config, next));
+}
+
+function isRefreshOfSessionToken(c: Context<AppEnv>, presented: { token: string; source: CredentialSource }): boolean {
+  return (
+    c.req.method === 'POST' &&
+    c.req.path === '/v1/auth/uat' &&
+    presented.source === 'bearer' &&
+    presented.token.startsWith('kl_ses_')
+  );
 }

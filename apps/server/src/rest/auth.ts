@@ -11,7 +11,7 @@ import { deleteCookie } from 'hono/cookie';
 import { sessionCookieName } from '../http/cookies.ts';
 import { HttpError } from '../http/errors.ts';
 import type { AppEnv } from '../http/variables.ts';
-import { AUTHED, errors, meta, principalOf, userOf } from './common.ts';
+import { errors, meta, principalOf, SESSION_ONLY, userOf } from './common.ts';
 import { PasswordBody, SigninBody, SignupBody, TokenResponse, User } from './schemas.ts';
 import { userJson } from './users.ts';
 
@@ -64,7 +64,7 @@ const signout = createRoute({
   path: '/v1/auth/signout',
   tags: ['auth'],
   summary: 'Sign out: the session token is dead at once',
-  security: [{ bearerAuth: [] }, { cookieAuth: [] }],
+  security: SESSION_ONLY,
   responses: { 204: { description: 'Signed out' }, ...errors(400, 401, 403) },
 });
 
@@ -73,7 +73,7 @@ const password = createRoute({
   path: '/v1/auth/password',
   tags: ['auth'],
   summary: "Set or change the caller's password; their other sessions are revoked",
-  security: AUTHED,
+  security: SESSION_ONLY,
   request: { body: json(PasswordBody) },
   responses: { 204: { description: 'Password set' }, ...errors(400, 401, 403, 413, 415) },
 });
@@ -120,11 +120,10 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(refresh, async (c) => {
     const { deps } = c.var;
     const token = c.var.credential;
-    if (!token || c.var.credentialSource === 'cookie' || c.var.principal?.auth !== 'session') {
-      if (!token)
-        throw new HttpError(401, 'unauthorized', 'A Bearer session token is required', {
-          'WWW-Authenticate': 'Bearer',
-        });
+    if (!token)
+      throw new HttpError(401, 'unauthorized', 'A Bearer session token is required', { 'WWW-Authenticate': 'Bearer' });
+    // A token the pipeline could not verify reaches here only when it is a Bearer session token (see pipeline).
+    if (c.var.credentialSource !== 'bearer' || !token.startsWith('kl_ses_')) {
       throw new HttpError(
         400,
         'not_a_session_token',
@@ -154,6 +153,9 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
 
   rest.openapi(password, async (c) => {
     const p = userOf(c);
+    // A password is the account itself: only the person's own session may change it, never an API key.
+    if (p.auth !== 'session')
+      throw new HttpError(403, 'session_required', 'Changing a password needs a session, not an API key');
     const body = c.req.valid('json');
     await setPassword(c.var.deps.core, meta(c), {
       userId: p.userId,

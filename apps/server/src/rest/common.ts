@@ -138,3 +138,4 @@ export async function idempotent<T>(
     throw error;
   }
 }
+export const SESSION_ONLY: Record<string, string[]>[] = [{ bearerAuth: [] }, { cookieAuth: [] }];

@@ -224,6 +224,7 @@ export class Authenticator {
         's.id',
         's.user_id',
         's.token_hash',
+        's.kind',
         's.prev_valid_until',
         's.expires_at',
         's.revoked_at',
@@ -255,6 +256,7 @@ export class Authenticator {
       createdAt: row.user_created_at,
       role: row.role as Role,
       sessionId: row.id,
+      sessionKind: row.kind,
       sessionExpiresAt: row.expires_at,
       scopes: roleScopes(row.role as Role),
     };

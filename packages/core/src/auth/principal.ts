@@ -18,6 +18,7 @@ export type Principal =
       readonly createdAt: Date;
       readonly role: Role;
       readonly sessionId: string;
+      readonly sessionKind: 'browser' | 'api';
       readonly sessionExpiresAt: Date;
       readonly scopes: readonly Scope[];
     }

@@ -1,5 +1,6 @@
 import type { Projection, StoredEvent } from '../event-store/types.ts';
 import { REFRESH_GRACE_MS, type SessionEvent } from './decider.ts';
+import { API_SESSION_MS } from './service.ts';
 
 /** The `sessions` table, folded from session.* events; activity (last seen) lives apart, outside the log. */
 export const sessionsProjection: Projection = {
@@ -15,6 +16,11 @@ export const sessionsProjection: Projection = {
             id: event.data.session_id,
             user_id: event.data.user_id,
             method: event.data.method,
+            // A session made to last longer than an API token's hour is a browser session (30 days, sliding).
+            kind:
+              new Date(event.data.expires_at).getTime() - stored.occurred_at.getTime() > API_SESSION_MS
+                ? 'browser'
+                : 'api',
             token_hash: event.data.token_hash,
             created_at: stored.occurred_at,
             expires_at: new Date(event.data.expires_at),

@@ -26,6 +26,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('user_id', 'text', (c) => c.notNull())
     .addColumn('method', 'text', (c) => c.notNull())
+    // browser: 30 days, sliding; api: 1 h, renewed by refresh. Derived from session.created's lifetime.
+    .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('browser', 'api')`))
     .addColumn('token_hash', 'text', (c) => c.notNull().unique())
     .addColumn('prev_token_hash', 'text')
     .addColumn('prev_valid_until', 'timestamptz')
