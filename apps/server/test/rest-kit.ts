@@ -102,12 +102,21 @@ export async function send(app: App, secrets: SecretLedger, path: string, init: 
   const requestId = res.headers.get('x-request-id');
   expect(requestId, `X-Request-Id on ${init.method ?? 'GET'} ${path}`).toMatch(/^[A-Za-z0-9._-]{1,128}$/);
   if (res.status >= 400) {
-    expectEnvelope(parsed, requestId as string);
+    if (path.startsWith('/trpc/')) expectTrpcError(parsed, res.status);
+    else expectEnvelope(parsed, requestId as string);
     expect(secrets.found(text), `a secret in the ${res.status} body of ${path}`).toEqual([]);
   } else {
     secrets.collect(parsed);
   }
   return { status: res.status, headers: res.headers, text, body: parsed };
+}
+
+/** On /trpc, refusals come in tRPC's error shape (typed clients read them), with our code alongside. */
+export function expectTrpcError(body: unknown, status: number): void {
+  const b = body as { error?: { message?: unknown; data?: { httpStatus?: unknown; keyledgerCode?: unknown } } };
+  expect(b.error?.message).toBeTypeOf('string');
+  expect(b.error?.data?.httpStatus).toBe(status);
+  expect(JSON.stringify(b)).not.toMatch(/\bat \S+ \(|\.[cm]?[jt]s:\d+|node_modules|Error:/);
 }
 
 /** `{error, code, request_id}` and nothing else: no stack, no internals. */

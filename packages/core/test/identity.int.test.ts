@@ -339,3 +339,17 @@ describe('users', () => {
     expect(await createSetupToken(ctx)).toBeNull();
   });
 });
+
+describe('the last admin', () => {
+  it('cannot be demoted or disabled; once another admin exists, can', async () => {
+    const { user: root } = await signedIn('root@example.com', 'admin');
+    await expect(changeRole(ctx, meta, root.id, 'member')).rejects.toMatchObject({
+      code: 'conflict',
+      details: { reason: 'last_admin' },
+    });
+    await expect(disableUser(ctx, meta, root.id)).rejects.toMatchObject({ details: { reason: 'last_admin' } });
+    const { user: other } = await signedIn('second@example.com', 'member');
+    await changeRole(ctx, meta, other.id, 'admin');
+    await expect(changeRole(ctx, meta, root.id, 'member')).resolves.toMatchObject({ role: 'member' });
+  });
+});

@@ -22,7 +22,34 @@ export function errorJson(
   headers: Record<string, string> = {},
 ) {
   for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  if (c.req.path.startsWith('/trpc/')) return c.json(trpcError(c, status, code, message), status);
   return c.json<ErrorBody>({ error: message, code, request_id: c.get('requestId') }, status);
+}
+
+const TRPC_CODES: Record<number, [string, number]> = {
+  400: ['BAD_REQUEST', -32600],
+  401: ['UNAUTHORIZED', -32001],
+  403: ['FORBIDDEN', -32003],
+  404: ['NOT_FOUND', -32004],
+  405: ['METHOD_NOT_SUPPORTED', -32005],
+  409: ['CONFLICT', -32009],
+  413: ['PAYLOAD_TOO_LARGE', -32013],
+  415: ['UNSUPPORTED_MEDIA_TYPE', -32015],
+  429: ['TOO_MANY_REQUESTS', -32029],
+  503: ['SERVICE_UNAVAILABLE', -32603],
+};
+
+/**
+ * A refusal by the pipeline (credential, Origin, IP, limits) on /trpc, in tRPC's own error shape, so typed clients
+ * read it like any procedure error: one entry per procedure of a batch.
+ */
+function trpcError(c: Context<AppEnv>, status: number, keyledgerCode: string, message: string) {
+  const [code, rpc] = TRPC_CODES[status] ?? ['INTERNAL_SERVER_ERROR', -32603];
+  const paths = c.req.path.slice('/trpc/'.length).split(',');
+  const one = (path: string) => ({
+    error: { message, code: rpc, data: { code, httpStatus: status, path, keyledgerCode } },
+  });
+  return c.req.query('batch') === '1' ? paths.map(one) : one(paths[0] ?? '');
 }
 
 /** Maps any thrown error to the JSON envelope: never a stack, never a 500 for something the caller did. */

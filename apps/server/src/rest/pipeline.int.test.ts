@@ -184,7 +184,11 @@ describe('KEYLEDGER_ALLOWED_IPS', () => {
         ip,
       });
       expectError(anon, 403, 'ip_not_allowed');
-      expectError(await kit.call('/trpc/users.me', { token: u.token, ip }), 403, 'ip_not_allowed');
+      const trpc = await kit.call('/trpc/users.me', { token: u.token, ip });
+      expect(trpc.status).toBe(403);
+      expect((trpc.body as { error: { data: { keyledgerCode: string } } }).error.data.keyledgerCode).toBe(
+        'ip_not_allowed',
+      );
       for (const open of ['/healthz', '/readyz', '/api/openapi'])
         expect((await kit.call(open, { ip })).status, open).toBe(200);
     }

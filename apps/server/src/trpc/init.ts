@@ -10,9 +10,10 @@ const t = initTRPC.context<TrpcContext>().create({
   errorFormatter({ shape, error }) {
     const cause = error.cause;
     const code = cause instanceof DomainError ? restStatusOf(cause).code : undefined;
+    const field = cause instanceof DomainError && typeof cause.details.field === 'string' ? cause.details.field : null;
     // Never a stack on the wire.
     const { stack: _stack, ...data } = shape.data;
-    return { ...shape, data: { ...data, keyledgerCode: code ?? null } };
+    return { ...shape, data: { ...data, keyledgerCode: code ?? null, field } };
   },
 });
 
@@ -43,8 +44,16 @@ export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
 
 /** A procedure that needs one scope; a missing scope is FORBIDDEN naming it. */
 export function scopedProcedure(scope: Scope) {
-  return authedProcedure.use(({ ctx, next }) => {
+  return authedProcedure.use(async ({ ctx, next, path }) => {
     if (!ctx.principal.scopes.includes(scope)) {
+      const p = ctx.principal;
+      const id = p.kind === 'env' ? p.id : p.userId;
+      await ctx.deps.rollup.record(
+        'access.denied',
+        `scope:${id}`,
+        { principal: id, reason: 'scope', scope, resource: `trpc:${path}` },
+        ctx.meta,
+      );
       throw new TRPCError({ code: 'FORBIDDEN', message: `This credential lacks the ${scope} scope` });
     }
     return next();

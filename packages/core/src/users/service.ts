@@ -138,7 +138,23 @@ export async function listUsers(
   return { data, next_cursor: rows.length > options.limit ? (data.at(-1)?.id ?? null) : null };
 }
 
+/** Someone must be able to administer Keyledger: the last active admin cannot be demoted or disabled. */
+async function assertNotLastAdmin(ctx: CoreContext, userId: string): Promise<void> {
+  const admins = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('role', '=', 'admin')
+    .where('disabled', '=', false)
+    .execute();
+  if (admins.length === 1 && admins[0]?.id === userId) {
+    throw new DomainError('conflict', 'This is the last active admin; promote another admin first', {
+      details: { reason: 'last_admin' },
+    });
+  }
+}
+
 export async function changeRole(ctx: CoreContext, meta: EventMeta, userId: string, to: Role): Promise<UserRow> {
+  if (to !== 'admin') await assertNotLastAdmin(ctx, userId);
   await runCommand(ctx, userStream(userId), userDecider, { type: 'ChangeRole', data: { userId, to } }, meta);
   return getUserOrThrow(ctx, userId);
 }
@@ -177,6 +193,7 @@ async function revokeEverything(
 
 /** Disables a user and, in the same transaction, revokes every session and key of theirs. */
 export async function disableUser(ctx: CoreContext, meta: EventMeta, userId: string): Promise<UserRow> {
+  await assertNotLastAdmin(ctx, userId);
   await runCommand(ctx, userStream(userId), userDecider, { type: 'DisableUser', data: { userId } }, meta, {
     also: async (state) => (state && !state.disabled ? revokeEverything(ctx, userId, 'user_disabled') : []),
   });
