@@ -14,6 +14,7 @@ import {
 } from './http/pipeline.ts';
 import { requestId } from './http/request-id.ts';
 import type { AppEnv } from './http/variables.ts';
+import { registerSetupPage } from './pages/setup.ts';
 import { mountRest } from './rest/index.ts';
 import { mountTrpc } from './trpc/mount.ts';
 
@@ -26,7 +27,8 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   app.use('*', baseContext(deps));
 
   const ipMatcher = deps.config.allowedIps === '*' ? null : createIpMatcher(deps.config.allowedIps);
-  for (const prefix of ['/v1/*', '/trpc/*', '/auth/*']) app.use(prefix, allowedIps(deps, ipMatcher));
+  for (const prefix of ['/v1/*', '/trpc/*', '/auth/*', '/setup']) app.use(prefix, allowedIps(deps, ipMatcher));
+  app.use('/setup', bodyGuards({ json: false }));
   app.use('/v1/*', bodyGuards({ json: true }));
   app.use('/trpc/*', bodyGuards({ json: true }));
   app.use('/auth/*', bodyGuards({ json: false }));
@@ -39,6 +41,7 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   }
 
   mountRest(app);
+  registerSetupPage(app);
   mountTrpc(app);
 
   // A known path asked with another method is a 405 naming the allowed ones; anything else a 404.
