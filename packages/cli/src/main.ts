@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CheckpointRejected, registerAudit } from './commands/audit.ts';
 import { registerDb } from './commands/db.ts';
+import { registerProjections } from './commands/projections.ts';
 import { UsageError } from './env.ts';
 import { createOutput, EXIT } from './output.ts';
 
@@ -11,6 +12,7 @@ const program = new Command('keyledger')
 
 registerDb(program);
 registerAudit(program);
+registerProjections(program);
 program
   .command('start')
   .description('start the server (same configuration as `pnpm start`)')

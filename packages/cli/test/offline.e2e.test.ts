@@ -11,7 +11,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../bin/keyledger.js', import.meta.url));
 
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, DATABASE_URL: '', TEST_DATABASE_URL: '', ...env },
@@ -68,7 +71,12 @@ describe('keyledger, offline on the database', () => {
     expect(cp.stdout).not.toContain('PRIVATE+KEY');
     const verified = await run(['audit', 'verify', '--json'], env);
     expect(verified.code).toBe(0);
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, checked: 3, first_bad_seq: null, checkpoint: { size: 3, ok: true } });
+    expect(JSON.parse(verified.stdout)).toMatchObject({
+      ok: true,
+      checked: 3,
+      first_bad_seq: null,
+      checkpoint: { size: 3, ok: true },
+    });
   });
 
   it('names the first bad seq and exits 1 when a row was edited', async () => {
@@ -83,10 +91,18 @@ describe('keyledger, offline on the database', () => {
 
   it('catches a truncated tail against the checkpoint', async () => {
     await run(['audit', 'checkpoint'], env);
-    await tamper('delete from events where seq = 3', 'update chain_head set seq = 2, hash = (select hash from events where seq = 2)');
+    await tamper(
+      'delete from events where seq = 3',
+      'update chain_head set seq = 2, hash = (select hash from events where seq = 2)',
+    );
     const verified = await run(['audit', 'verify', '--json'], env);
     expect(verified.code).toBe(1);
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: false, reason: 'checkpoint_beyond_head', first_bad_seq: 3, checkpoint: { size: 3, ok: false } });
+    expect(JSON.parse(verified.stdout)).toMatchObject({
+      ok: false,
+      reason: 'checkpoint_beyond_head',
+      first_bad_seq: 3,
+      checkpoint: { size: 3, ok: false },
+    });
   });
 
   it('rejects a checkpoint signed by another key, given --public-key', async () => {
@@ -95,6 +111,22 @@ describe('keyledger, offline on the database', () => {
     const verified = await run(['audit', 'verify', '--json', '--public-key', other], env);
     expect(verified.code).toBe(1);
     expect(verified.stdout + verified.stderr).toMatch(/checkpoint rejected|not a verifier key|does not match/);
+  });
+
+  it('checks projections against the log, catches a row changed behind its back, and rebuilds it', async () => {
+    const clean = await run(['projections', 'check', '--json'], env);
+    expect(clean.code).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ ok: true, replayed: 3 });
+    await tamper("update users set role = 'admin' where email = 'b@example.com'");
+    const dirty = await run(['projections', 'check', '--json'], env);
+    expect(dirty.code).toBe(1);
+    const result = JSON.parse(dirty.stdout) as {
+      ok: boolean;
+      tables: { table: string; unexpected: number; missing: number }[];
+    };
+    expect(result.tables.find((t) => t.table === 'users')).toMatchObject({ unexpected: 1, missing: 1 });
+    expect((await run(['projections', 'rebuild', '--json'], env)).code).toBe(0);
+    expect((await run(['projections', 'check'], env)).code).toBe(0);
   });
 
   it('migrates (nothing pending) and answers usage errors with exit 2', async () => {
