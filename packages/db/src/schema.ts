@@ -146,6 +146,46 @@ export interface EventSubjectsTable {
   seq: BigIntColumn;
 }
 
+export interface OauthAccountsTable {
+  issuer: string;
+  subject: string;
+  user_id: string;
+  provider: string;
+  email: string | null;
+  email_verified: boolean;
+  created_at: Timestamp;
+}
+
+export interface OauthRequestsTable {
+  id_hash: string;
+  provider: string;
+  state: string;
+  code_verifier: string;
+  nonce: string;
+  next: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface MagicLinksTable {
+  id: string;
+  email: string;
+  user_id: string | null;
+  code_hash: string;
+  next: string;
+  expires_at: Timestamp;
+  created_at: Timestamp;
+  used_at: NullableTimestamp;
+  superseded_at: NullableTimestamp;
+}
+
+export interface MagicLinkRequestsTable {
+  id: string;
+  requester: string;
+  email: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   events: EventsTable;
   chain_head: ChainHeadTable;
@@ -162,6 +202,10 @@ export interface Database {
   setup_tokens: SetupTokensTable;
   server_secrets: ServerSecretsTable;
   event_subjects: EventSubjectsTable;
+  magic_links: MagicLinksTable;
+  magic_link_requests: MagicLinkRequestsTable;
+  oauth_accounts: OauthAccountsTable;
+  oauth_requests: OauthRequestsTable;
 }
 
 export type EventRow = Selectable<EventsTable>;
@@ -171,3 +215,4 @@ export type OutboxRow = Selectable<OutboxTable>;
 export type UserRow = Selectable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type OauthAccountRow = Selectable<OauthAccountsTable>;
