@@ -167,6 +167,25 @@ export interface OauthRequestsTable {
   expires_at: Timestamp;
 }
 
+export interface MagicLinksTable {
+  id: string;
+  email: string;
+  user_id: string | null;
+  code_hash: string;
+  next: string;
+  expires_at: Timestamp;
+  created_at: Timestamp;
+  used_at: NullableTimestamp;
+  superseded_at: NullableTimestamp;
+}
+
+export interface MagicLinkRequestsTable {
+  id: string;
+  requester: string;
+  email: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   events: EventsTable;
   chain_head: ChainHeadTable;
@@ -183,6 +202,8 @@ export interface Database {
   setup_tokens: SetupTokensTable;
   server_secrets: ServerSecretsTable;
   event_subjects: EventSubjectsTable;
+  magic_links: MagicLinksTable;
+  magic_link_requests: MagicLinkRequestsTable;
   oauth_accounts: OauthAccountsTable;
   oauth_requests: OauthRequestsTable;
 }

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely/migration';
 import * as eventLog from './2026-11-22T0900-event-log.ts';
 import * as identity from './2026-11-22T1600-identity.ts';
 import * as audit from './2026-11-22T1800-audit.ts';
+import * as magicLinks from './2026-11-22T1900-magic-links.ts';
 import * as oauth from './2026-11-22T1930-oauth.ts';
 
 /**
@@ -12,5 +13,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22T0900-event-log': eventLog,
   '2026-11-22T1600-identity': identity,
   '2026-11-22T1800-audit': audit,
+  '2026-11-22T1900-magic-links': magicLinks,
   '2026-11-22T1930-oauth': oauth,
 };
