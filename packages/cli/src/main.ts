@@ -1,8 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { CheckpointRejected, registerAudit } from './commands/audit.ts';
+import { registerAuth } from './commands/auth.ts';
 import { registerDb } from './commands/db.ts';
+import { registerKeys } from './commands/keys.ts';
 import { registerProjections } from './commands/projections.ts';
+import { registerSessions } from './commands/sessions.ts';
+import { registerUsers } from './commands/users.ts';
+import { ConfigError } from './config/credentials.ts';
 import { UsageError } from './env.ts';
+import { AuthError } from './online/client.ts';
 import { createOutput, EXIT } from './output.ts';
 
 const program = new Command('keyledger')
@@ -10,6 +16,10 @@ const program = new Command('keyledger')
   .exitOverride()
   .showHelpAfterError();
 
+registerAuth(program);
+registerKeys(program);
+registerSessions(program);
+registerUsers(program);
 registerDb(program);
 registerAudit(program);
 registerProjections(program);
@@ -33,7 +43,10 @@ try {
   const out = createOutput(json);
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-  } else if (error instanceof UsageError) {
+  } else if (error instanceof AuthError) {
+    out.error(error.message);
+    process.exitCode = EXIT.auth;
+  } else if (error instanceof UsageError || error instanceof ConfigError) {
     out.error(error.message);
     process.exitCode = EXIT.usage;
   } else if (error instanceof CheckpointRejected) {
