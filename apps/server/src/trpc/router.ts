@@ -1,5 +1,6 @@
 import { router } from './init.ts';
 import { apiKeysRouter } from './routers/api-keys.ts';
+import { auditRouter } from './routers/audit.ts';
 import { authRouter } from './routers/auth.ts';
 import { sessionsRouter } from './routers/sessions.ts';
 import { usersRouter } from './routers/users.ts';
@@ -10,6 +11,7 @@ export const appRouter = router({
   sessions: sessionsRouter,
   apiKeys: apiKeysRouter,
   users: usersRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;
