@@ -1,0 +1,322 @@
+import { createHash } from 'node:crypto';
+import type { TestDb } from '@keyledger/db/testing';
+import { sql } from 'kysely';
+import { canonicalJson } from '../src/event-store/canonical.ts';
+import { verifyChain } from '../src/event-store/verify.ts';
+import {
+  type Backend,
+  collectGarbage,
+  envNumber,
+  fmtInt,
+  fmtMiB,
+  MemorySampler,
+  printTable,
+  type TargetResult,
+  withFreshDb,
+} from './common.ts';
+import { type GeneratedRow, LogGenerator } from './log-generator.ts';
+
+/** DESIGN target: verify walks at least this many events a second. */
+const TARGET_EVENTS_PER_SECOND = 200_000;
+/** verifyChain's default page size, which the baseline scan copies. */
+const PAGE_SIZE = 10_000;
+
+interface VerifyRow {
+  seq: number | string;
+  id: string;
+  stream: string;
+  stream_version: number;
+  type: string;
+  schema_version: number;
+  data: string;
+  meta: string;
+  occurred_at: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface VerifyBenchResult {
+  readonly events: number;
+  readonly loadSeconds: number;
+  readonly scanPerSecond: number;
+  readonly verifyPerSecond: number;
+  readonly targets: TargetResult[];
+}
+
+export async function runVerifyBench(backend: Backend): Promise<VerifyBenchResult> {
+  // PGlite runs the database in this thread, in WebAssembly: a million events take minutes to load, so it
+  // defaults to fewer (BENCH_EVENTS still wins when set).
+  const defaultEvents = backend === 'postgres' ? 1_000_000 : 200_000;
+  const events = Math.floor(envNumber('BENCH_EVENTS', defaultEvents));
+  const rounds = Math.floor(envNumber('BENCH_VERIFY_ROUNDS', 2));
+  console.log(`\n## verify() over ${fmtInt(events)} events`);
+  if (backend === 'pglite' && !process.env.BENCH_EVENTS)
+    console.log(`(PGlite: ${fmtInt(events)} events by default instead of 1,000,000; set BENCH_EVENTS to change)`);
+
+  return withFreshDb(async (t) => {
+    const loadSeconds = await loadLog(t, events);
+
+    // Settle the freshly loaded table (hint bits, visibility map, statistics) the way autovacuum would on a real
+    // log, so neither the baseline nor verify pays for the bulk load's after-effects.
+    let t0 = performance.now();
+    await sql`vacuum (analyze) events`.execute(t.db);
+    console.log(`vacuum analyze: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    // Warm the cache once (shared buffers, OS cache, PGlite's in-memory pages) with an untimed scan.
+    t0 = performance.now();
+    await keysetScan(t, events);
+    console.log(`warm-up scan: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    const scanTimes: number[] = [];
+    const verifyTimes: number[] = [];
+    // CPU this process used per pass, in cores (1.00 = the Node thread busy the whole pass).
+    const scanCores: number[] = [];
+    const verifyCores: number[] = [];
+    const cores = (since: NodeJS.CpuUsage, seconds: number) => {
+      const u = process.cpuUsage(since);
+      return (u.user + u.system) / 1e6 / seconds;
+    };
+    let peakRss = 0;
+    let peakHeap = 0;
+    let startRss = 0;
+    let startHeap = 0;
+    for (let round = 0; round < rounds; round++) {
+      collectGarbage();
+      t0 = performance.now();
+      let cpu = process.cpuUsage();
+      const scanned = await keysetScan(t, events);
+      scanTimes.push((performance.now() - t0) / 1000);
+      scanCores.push(cores(cpu, scanTimes.at(-1) as number));
+      if (scanned !== events) throw new Error(`baseline scan read ${scanned} rows, expected ${events}`);
+
+      collectGarbage();
+      const memory = new MemorySampler();
+      t0 = performance.now();
+      cpu = process.cpuUsage();
+      const result = await verifyChain(t.db, { onProgress: () => memory.sample() });
+      verifyTimes.push((performance.now() - t0) / 1000);
+      verifyCores.push(cores(cpu, verifyTimes.at(-1) as number));
+      memory.stop();
+      if (!result.ok || result.checked !== events) {
+        throw new Error(`verify did not accept the generated log: ${JSON.stringify(result)}`);
+      }
+      if (round === 0) {
+        startRss = memory.startRss;
+        startHeap = memory.startHeap;
+      }
+      peakRss = Math.max(peakRss, memory.peakRss);
+      peakHeap = Math.max(peakHeap, memory.peakHeap);
+    }
+
+    const scanBest = Math.min(...scanTimes);
+    const verifyBest = Math.min(...verifyTimes);
+    const scanBestCores = scanCores[scanTimes.indexOf(scanBest)] ?? 0;
+    const verifyBestCores = verifyCores[verifyTimes.indexOf(verifyBest)] ?? 0;
+    const scanPerSecond = events / scanBest;
+    const verifyPerSecond = events / verifyBest;
+    console.log(`\nbest of ${rounds} rounds each (interleaved: scan, verify, scan, verify …):`);
+    printTable(
+      ['pass', 'seconds', 'events/s', 'vs scan', 'node CPU (cores)'],
+      [
+        [
+          'keyset scan, no hashing (baseline)',
+          scanBest.toFixed(2),
+          fmtInt(scanPerSecond),
+          '1.00',
+          scanBestCores.toFixed(2),
+        ],
+        [
+          'verifyChain()',
+          verifyBest.toFixed(2),
+          fmtInt(verifyPerSecond),
+          (verifyPerSecond / scanPerSecond).toFixed(2),
+          verifyBestCores.toFixed(2),
+        ],
+      ],
+    );
+    console.log(
+      `µs per event on the Node thread: scan ${((scanBest * scanBestCores * 1e6) / events).toFixed(1)}, ` +
+        `verify ${((verifyBest * verifyBestCores * 1e6) / events).toFixed(1)} ` +
+        '(node CPU near 1.00 = the single Node thread, not Postgres, sets the pace)',
+    );
+    console.log(
+      `all rounds, seconds: scan [${scanTimes.map((s) => s.toFixed(2)).join(', ')}], verify [${verifyTimes.map((s) => s.toFixed(2)).join(', ')}]`,
+    );
+    console.log(
+      `memory during verify: RSS ${fmtMiB(startRss)} before → peak ${fmtMiB(peakRss)} (+${fmtMiB(peakRss - startRss)}); ` +
+        `JS heap ${fmtMiB(startHeap)} → peak ${fmtMiB(peakHeap)}`,
+    );
+
+    await hashingBreakdown(t);
+
+    const verdict = verifyPerSecond >= TARGET_EVENTS_PER_SECOND ? 'PASS' : 'MISS';
+    const target: TargetResult = {
+      name: `verify ≥ ${fmtInt(TARGET_EVENTS_PER_SECOND)} events/s`,
+      verdict,
+      detail: `${fmtInt(verifyPerSecond)} events/s over ${fmtInt(events)} events (raw keyset scan: ${fmtInt(scanPerSecond)}/s)`,
+    };
+    console.log(`target: ${target.name}: ${verdict} (${target.detail})`);
+    return { events, loadSeconds, scanPerSecond, verifyPerSecond, targets: [target] };
+  });
+}
+
+/**
+ * Writes `count` generated events with their true hash chain, in big multi-row inserts (one `insert … select
+ * from unnest(…)` per chunk: 11 array parameters instead of 11 per row), generating the next chunk while the
+ * database writes the current one, then moves the chain head to the last event.
+ */
+async function loadLog(t: TestDb, count: number): Promise<number> {
+  const chunkSize = Math.floor(envNumber('BENCH_LOAD_CHUNK', 10_000));
+  const generator = new LogGenerator();
+  const started = performance.now();
+  let lastReport = started;
+  let inserting: Promise<unknown> = Promise.resolve();
+  let generateMs = 0;
+  for (let done = 0; done < count; ) {
+    const n = Math.min(chunkSize, count - done);
+    const g0 = performance.now();
+    const rows = generator.batch(n);
+    generateMs += performance.now() - g0;
+    await inserting;
+    inserting = insertChunk(t, rows);
+    done += n;
+    const now = performance.now();
+    if (now - lastReport > 15_000) {
+      console.log(`  loaded ${fmtInt(done)} / ${fmtInt(count)} (${((now - started) / 1000).toFixed(0)} s)`);
+      lastReport = now;
+    }
+  }
+  await inserting;
+  await sql`update chain_head set seq = ${generator.seq}, hash = ${generator.headHash} where id`.execute(t.db);
+  const seconds = (performance.now() - started) / 1000;
+  const { rows } = await sql<{ size: string }>`select pg_size_pretty(pg_total_relation_size('events')) as size`.execute(
+    t.db,
+  );
+  console.log(
+    `generated and loaded ${fmtInt(count)} events in ${seconds.toFixed(1)} s ` +
+      `(${(generateMs / 1000).toFixed(1)} s of it generating + hashing in JS); events table with indexes: ${rows[0]?.size}`,
+  );
+  return seconds;
+}
+
+function insertChunk(t: TestDb, rows: GeneratedRow[]): Promise<unknown> {
+  const col = <K extends keyof GeneratedRow>(k: K) => rows.map((r) => r[k]);
+  return sql`
+    insert into events (seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)
+    select seq, id::uuid, stream, stream_version, type, schema_version, data::jsonb, meta::jsonb,
+           occurred_at::timestamptz, decode(prev_hash, 'hex'), decode(hash, 'hex')
+    from unnest(${col('seq')}::bigint[], ${col('id')}::text[], ${col('stream')}::text[],
+                ${col('stream_version')}::int[], ${col('type')}::text[], ${col('schema_version')}::smallint[],
+                ${col('dataJson')}::text[], ${col('metaJson')}::text[], ${col('occurredAt')}::text[],
+                ${col('prevHashHex')}::text[], ${col('hashHex')}::text[])
+      as u(seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)`.execute(
+    t.db,
+  );
+}
+
+/**
+ * The baseline: verifyChain's exact query (same columns, casts, keyset condition, page size and one-page
+ * prefetch), with the rows only touched, not parsed or hashed. Returns the rows read.
+ */
+async function keysetScan(t: TestDb, total: number): Promise<number> {
+  const fetchPage = (after: number) =>
+    sql<VerifyRow>`
+      select seq, id::text as id, stream, stream_version, type, schema_version, data::text as data, meta::text as meta,
+             to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
+             encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash
+      from events where seq > ${after} and seq <= ${total} order by seq limit ${PAGE_SIZE}`
+      .execute(t.db)
+      .then((r) => r.rows);
+  let read = 0;
+  let bytes = 0;
+  let page = fetchPage(0);
+  while (true) {
+    const rows = await page;
+    if (rows.length === 0) break;
+    const last = rows.at(-1) as VerifyRow;
+    page = rows.length === PAGE_SIZE ? fetchPage(Number(last.seq)) : Promise.resolve([]);
+    for (const row of rows) bytes += row.data.length + row.meta.length + row.hash.length;
+    read += rows.length;
+  }
+  if (bytes === 0 && read > 0) throw new Error('unreachable: rows without data');
+  return read;
+}
+
+/**
+ * Where verify's CPU goes: the per-event JS work of verifyChain, step by step, on rows already in memory (one
+ * page from the database, walked repeatedly), so the database is out of the picture.
+ */
+async function hashingBreakdown(t: TestDb): Promise<void> {
+  const { rows } = await sql<VerifyRow>`
+    select seq, id::text as id, stream, stream_version, type, schema_version, data::text as data, meta::text as meta,
+           to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
+           encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash
+    from events order by seq limit ${PAGE_SIZE}`.execute(t.db);
+  const repeat = 5;
+  const n = rows.length * repeat;
+  const time = (fn: () => void) => {
+    fn(); // warm
+    const t0 = performance.now();
+    for (let i = 0; i < repeat; i++) fn();
+    return ((performance.now() - t0) * 1000) / n;
+  };
+  const parsed = rows.map((r) => ({ data: JSON.parse(r.data), meta: JSON.parse(r.meta) }));
+  const canonical = rows.map((r, i) =>
+    canonicalJson({
+      seq: Number(r.seq),
+      id: r.id,
+      stream: r.stream,
+      stream_version: r.stream_version,
+      type: r.type,
+      schema_version: r.schema_version,
+      data: parsed[i]?.data,
+      meta: parsed[i]?.meta,
+      occurred_at: r.occurred_at,
+    }),
+  );
+  let sink = 0;
+  const parse = time(() => {
+    for (const r of rows) {
+      const data: unknown = JSON.parse(r.data);
+      const meta: unknown = JSON.parse(r.meta);
+      sink += data === meta ? 1 : 0;
+    }
+  });
+  const canon = time(() => {
+    rows.forEach((r, i) => {
+      sink += canonicalJson({
+        seq: Number(r.seq),
+        id: r.id,
+        stream: r.stream,
+        stream_version: r.stream_version,
+        type: r.type,
+        schema_version: r.schema_version,
+        data: parsed[i]?.data,
+        meta: parsed[i]?.meta,
+        occurred_at: r.occurred_at,
+      }).length;
+    });
+  });
+  const sha = time(() => {
+    rows.forEach((r, i) => {
+      const digest = createHash('sha256')
+        .update(Buffer.from(r.prev_hash, 'hex'))
+        .update(canonical[i] as string, 'utf8')
+        .digest('hex');
+      sink += digest === r.hash ? 1 : 0;
+    });
+  });
+  if (sink < 0) console.log(sink);
+  const total = parse + canon + sha;
+  console.log(`\nverify's per-event JS work on one in-memory page (${fmtInt(rows.length)} rows × ${repeat}):`);
+  printTable(
+    ['step', 'µs/event', 'share'],
+    [
+      ['JSON.parse(data) + JSON.parse(meta)', parse.toFixed(2), `${((100 * parse) / total).toFixed(0)}%`],
+      ['canonicalJson(event)', canon.toFixed(2), `${((100 * canon) / total).toFixed(0)}%`],
+      ["Buffer.from(prev,'hex') + sha256 + digest('hex')", sha.toFixed(2), `${((100 * sha) / total).toFixed(0)}%`],
+      ['total (one core)', total.toFixed(2), '100%'],
+    ],
+  );
+  console.log(`→ JS alone caps verify at ~${fmtInt(1e6 / total)} events/s on one core of this machine`);
+}
