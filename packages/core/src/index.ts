@@ -17,6 +17,8 @@ export * from './event-store/decider.ts';
 export * from './event-store/index.ts';
 export * from './ids.ts';
 export * from './net/ip.ts';
+export * from './oauth/decider.ts';
+export * from './oauth/service.ts';
 export * from './passwords/index.ts';
 export { projections } from './projections.ts';
 export * from './schemas.ts';

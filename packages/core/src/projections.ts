@@ -1,6 +1,7 @@
 import { apiKeysProjection } from './api-keys/projection.ts';
 import { eventSubjectsProjection } from './audit/subjects.ts';
 import type { Projection } from './event-store/types.ts';
+import { oauthAccountsProjection } from './oauth/projection.ts';
 import { sessionsProjection } from './sessions/projection.ts';
 import { usersProjection } from './users/projection.ts';
 
@@ -9,5 +10,6 @@ export const projections: readonly Projection[] = [
   usersProjection,
   sessionsProjection,
   apiKeysProjection,
+  oauthAccountsProjection,
   eventSubjectsProjection,
 ];
