@@ -1,4 +1,13 @@
-import type { Authenticator, Checkpointer, CoreContext, FailureRollup, NoteSigner, RateLimiter } from '@keyledger/core';
+import {
+  Authenticator,
+  type Checkpointer,
+  type Clock,
+  type CoreContext,
+  type EventStore,
+  FailureRollup,
+  type NoteSigner,
+  RateLimiter,
+} from '@keyledger/core';
 import type { DbHandle } from '@keyledger/db';
 import type { AnonymousMode } from './anonymous.ts';
 import type { Config } from './env.ts';
@@ -19,4 +28,34 @@ export interface ServerDeps {
   };
   /** Set when KEYLEDGER_ANONYMOUS=1. */
   readonly anonymous?: AnonymousMode | undefined;
+}
+
+/**
+ * Builds the request-time dependencies over an open database and event store: the authenticator (started: it hears
+ * commits here and NOTIFY from other instances), the failure roll-up and the rate limiter. The caller stops them.
+ */
+export async function createServerDeps(input: {
+  handle: DbHandle;
+  store: EventStore;
+  config: Config;
+  clock: Clock;
+  checkpoints: ServerDeps['checkpoints'];
+}): Promise<Omit<ServerDeps, 'anonymous'>> {
+  const { handle, store, config, clock } = input;
+  const authenticator = new Authenticator({
+    db: handle.db,
+    clock,
+    adminApiKey: config.adminApiKey,
+    apiKeys: config.apiKeys,
+  });
+  await authenticator.start(store, handle);
+  return {
+    handle,
+    core: { db: handle.db, store, clock },
+    config,
+    authenticator,
+    rollup: new FailureRollup(store, clock),
+    rateLimiter: new RateLimiter(config.apiRateLimit),
+    checkpoints: input.checkpoints,
+  };
 }

@@ -2,22 +2,20 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import {
-  Authenticator,
   Checkpointer,
   type Clock,
   catalogue,
   createSetupToken,
   EventStore,
-  FailureRollup,
   loadOrCreateSignerKey,
   projections,
-  RateLimiter,
   systemClock,
   verifierKeyOf,
 } from '@keyledger/core';
 import { createDb, type DbHandle, grantApplicationRole, migrateToLatest, ownsEventLog, roleOfUrl } from '@keyledger/db';
 import { createAnonymousMode } from './anonymous.ts';
 import { createApp } from './app.ts';
+import { createServerDeps } from './deps.ts';
 import type { Config } from './env.ts';
 import { describeError, log } from './log.ts';
 
@@ -53,27 +51,17 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   });
   await checkpointer.start(store);
 
-  const authenticator = new Authenticator({
-    db: handle.db,
-    clock,
-    adminApiKey: config.adminApiKey,
-    apiKeys: config.apiKeys,
-  });
-  await authenticator.start(store, handle);
-  const rollup = new FailureRollup(store, clock);
-  rollup.start();
-  const core = { db: handle.db, store, clock };
-  const anonymous = config.anonymous ? await createAnonymousMode(core) : undefined;
-  const app = createApp({
+  const base = await createServerDeps({
     handle,
-    core,
+    store,
     config,
-    authenticator,
-    rollup,
-    rateLimiter: new RateLimiter(config.apiRateLimit),
+    clock,
     checkpoints: { signer, exportDir: config.checkpoint.dir, checkpointer },
-    anonymous,
   });
+  const { authenticator, rollup, core } = base;
+  rollup.start();
+  const anonymous = config.anonymous ? await createAnonymousMode(core) : undefined;
+  const app = createApp({ ...base, anonymous });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
     s.once('error', reject);

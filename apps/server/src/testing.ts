@@ -2,21 +2,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Authenticator,
   catalogue,
   EventStore,
-  FailureRollup,
   generateSignerKey,
   ManualClock,
   parseSignerKey,
   passwordSignIn,
   projections,
-  RateLimiter,
   registerUser,
   SYSTEM_META,
 } from '@keyledger/core';
 import { createTestDb, type TestDb } from '@keyledger/db/testing';
-import type { ServerDeps } from './deps.ts';
+import { createServerDeps, type ServerDeps } from './deps.ts';
 import { loadEnv } from './env.ts';
 
 export interface TestDeps extends ServerDeps {
@@ -31,26 +28,20 @@ export async function createTestDeps(env: Record<string, string> = {}): Promise<
   const clock = new ManualClock('2026-11-22T14:00:00.000Z');
   const config = loadEnv({ KEYLEDGER_DATA_DIR: '/tmp/keyledger-test-unused', ...env });
   const store = new EventStore({ db: t.db, catalogue, projections });
-  const authenticator = new Authenticator({
-    db: t.db,
-    clock,
-    adminApiKey: config.adminApiKey,
-    apiKeys: config.apiKeys,
-  });
-  await authenticator.start(store, t);
-  const rollup = new FailureRollup(store, clock);
   const exportDir = await mkdtemp(join(tmpdir(), 'keyledger-checkpoints-'));
   const signer = parseSignerKey(generateSignerKey('test.keyledger.local/keyledger'));
+  const deps = await createServerDeps({
+    handle: t,
+    store,
+    config,
+    clock,
+    checkpoints: { signer, exportDir, checkpointer: null },
+  });
+  const { authenticator, rollup } = deps;
   return {
+    ...deps,
     t,
     clock,
-    handle: t,
-    core: { db: t.db, store, clock },
-    config,
-    authenticator,
-    rollup,
-    rateLimiter: new RateLimiter(config.apiRateLimit),
-    checkpoints: { signer, exportDir, checkpointer: null },
     async close() {
       await authenticator.stop();
       await rollup.stop();

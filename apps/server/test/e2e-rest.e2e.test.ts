@@ -451,6 +451,16 @@ describe('REST end to end (real server process)', () => {
     expect(promoted.status).toBe(200);
     expect(promoted.body.role).toBe('admin');
     expect((await api.call('GET /v1/users', { token: bobToken })).status).toBe(200);
+    // Bob is now the only admin: demoting him would leave nobody to administer Keyledger.
+    const lastAdmin = await api.call('PATCH /v1/users/{id}', {
+      apiKey: adminKey,
+      params: { id: created.body.id },
+      body: { role: 'member' },
+    });
+    expect(lastAdmin.status).toBe(409);
+    expect(lastAdmin.body.code).toBe('last_admin');
+    const dora = await api.call('POST /v1/users', { apiKey: adminKey, body: { email: email('dora'), role: 'admin' } });
+    expect(dora.status).toBe(201);
     const demoted = await api.call('PATCH /v1/users/{id}', {
       token: bobToken,
       params: { id: created.body.id },

@@ -1,29 +1,10 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import {
-  type ApiKeyView,
-  createApiKey,
-  getOwnApiKey,
-  listOwnApiKeys,
-  revokeApiKey,
-  rotateApiKey,
-} from '@keyledger/core';
+import { createApiKey, getOwnApiKey, listOwnApiKeys, revokeApiKey, rotateApiKey } from '@keyledger/core';
 import { requireScope } from '../http/pipeline.ts';
 import type { AppEnv } from '../http/variables.ts';
+import { apiKeyJson } from '../surface.ts';
 import { AUTHED, errors, idempotent, meta, notFoundUnlessOwner, principalOf, userOf } from './common.ts';
 import { ApiKey, CreateApiKeyBody, CreatedApiKey, Id, Limit, listOf, RotateBody } from './schemas.ts';
-
-export function apiKeyJson(k: ApiKeyView) {
-  return {
-    id: k.id,
-    name: k.name,
-    start: k.start,
-    scopes: k.scopes,
-    created_at: k.created_at.toISOString(),
-    expires_at: k.expires_at?.toISOString() ?? null,
-    ip_allowlist: k.ip_allowlist,
-    last_used_at: k.last_used_at?.toISOString() ?? null,
-  };
-}
 
 const json = <T extends z.ZodTypeAny>(schema: T, required = true) => ({
   content: { 'application/json': { schema } },

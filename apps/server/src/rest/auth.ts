@@ -11,9 +11,9 @@ import { deleteCookie } from 'hono/cookie';
 import { sessionCookieName } from '../http/cookies.ts';
 import { HttpError } from '../http/errors.ts';
 import type { AppEnv } from '../http/variables.ts';
+import { userJson } from '../surface.ts';
 import { errors, meta, principalOf, SESSION_ONLY, userOf } from './common.ts';
 import { PasswordBody, SigninBody, SignupBody, TokenResponse, User } from './schemas.ts';
-import { userJson } from './users.ts';
 
 const json = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 

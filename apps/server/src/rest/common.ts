@@ -5,6 +5,7 @@ import type { Context } from 'hono';
 import type { Transaction } from 'kysely';
 import { HttpError } from '../http/errors.ts';
 import { type AppEnv, metaOf } from '../http/variables.ts';
+import { logIfNotOwner } from '../surface.ts';
 import { ErrorSchema } from './schemas.ts';
 
 const ERROR_TEXT: Record<number, string> = {
@@ -60,19 +61,8 @@ export async function notFoundUnlessOwner(
   error: unknown,
 ): Promise<never> {
   if (error instanceof DomainError && error.code === 'not_found') {
-    const { deps } = c.var;
-    const column = resource === 'api_keys' ? 'owner_id' : 'user_id';
-    const row = await deps.core.db.selectFrom(resource).select(column).where('id', '=', id).executeTakeFirst();
     const p = c.get('principal');
-    const caller = p ? (p.kind === 'env' ? p.id : p.userId) : null;
-    if (row && (row as Record<string, string>)[column] !== caller) {
-      await deps.rollup.record(
-        'access.denied',
-        `owner:${caller}`,
-        { principal: caller, reason: 'not_owner', scope: null, resource: `${resource}/${id}`.slice(0, 256) },
-        meta(c),
-      );
-    }
+    await logIfNotOwner(c.var.deps, meta(c), p ? (p.kind === 'env' ? p.id : p.userId) : null, resource, id);
   }
   throw error;
 }

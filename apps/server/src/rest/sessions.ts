@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { DomainError, listSessions, revokeOtherSessions, revokeSession } from '@keyledger/core';
 import { requireScope } from '../http/pipeline.ts';
 import type { AppEnv } from '../http/variables.ts';
+import { sessionJson } from '../surface.ts';
 import { AUTHED, errors, meta, notFoundUnlessOwner, principalOf } from './common.ts';
 import { Id, listOf, Session } from './schemas.ts';
 
@@ -51,12 +52,7 @@ export function registerSessionRoutes(rest: OpenAPIHono<AppEnv>): void {
     const sessions = await listSessions(c.var.deps.core, p.userId, p.auth === 'session' ? p.sessionId : null);
     return c.json(
       {
-        data: sessions.map((s) => ({
-          ...s,
-          created_at: s.created_at.toISOString(),
-          last_seen_at: s.last_seen_at?.toISOString() ?? null,
-          expires_at: s.expires_at.toISOString(),
-        })),
+        data: sessions.map(sessionJson),
         next_cursor: null,
       },
       200,

@@ -9,24 +9,12 @@ import {
   registerUser,
   revokeUserSessions,
 } from '@keyledger/core';
-import type { UserRow } from '@keyledger/db';
 import { HttpError } from '../http/errors.ts';
 import { requireScope } from '../http/pipeline.ts';
 import type { AppEnv } from '../http/variables.ts';
+import { userJson } from '../surface.ts';
 import { AUTHED, errors, idempotent, meta, principalOf } from './common.ts';
 import { CreateUserBody, Id, Limit, listOf, Me, PatchUserBody, User } from './schemas.ts';
-
-export function userJson(u: UserRow) {
-  return {
-    id: u.id,
-    email: u.email,
-    name: u.name,
-    role: u.role,
-    disabled: u.disabled,
-    email_verified: u.email_verified,
-    created_at: u.created_at.toISOString(),
-  };
-}
 
 const json = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const one = (description: string) => ({ description, content: { 'application/json': { schema: User } } });
@@ -92,7 +80,7 @@ const patch = createRoute({
   security: AUTHED,
   middleware: [requireScope('users:write')] as const,
   request: { params: IdParam, body: json(PatchUserBody) },
-  responses: { 200: one('The user'), ...errors(400, 401, 403, 404, 413, 415) },
+  responses: { 200: one('The user'), ...errors(400, 401, 403, 404, 409, 413, 415) },
 });
 
 const revokeSessions = createRoute({

@@ -1,7 +1,7 @@
 import type { Database, EventRow } from '@keyledger/db';
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { Principal } from '../auth/principal.ts';
-import { toStoredEvent } from '../event-store/read.ts';
+import { toStoredEvent, typeMatches } from '../event-store/read.ts';
 import type { StoredEvent } from '../event-store/types.ts';
 
 /** Event types that record something refused or failed; every other type is a success. */
@@ -47,15 +47,7 @@ export function auditQuery(db: Kysely<Database>, viewer: Principal, filter: Audi
     const self = viewer.kind === 'user' ? viewer.userId : viewer.id;
     q = q.where('seq', 'in', db.selectFrom('event_subjects').select('seq').where('user_id', '=', self));
   }
-  if (filter.types && filter.types.length > 0) {
-    const exact = filter.types.filter((t) => !t.endsWith('.*'));
-    const prefixes = filter.types
-      .filter((t) => t.endsWith('.*'))
-      .map((t) => `${t.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`);
-    q = q.where((eb) =>
-      eb.or([...(exact.length > 0 ? [eb('type', 'in', exact)] : []), ...prefixes.map((p) => eb('type', 'like', p))]),
-    );
-  }
+  if (filter.types && filter.types.length > 0) q = q.where(typeMatches(filter.types));
   if (filter.actor) q = q.where(sql<string>`meta->'actor'->>'id'`, '=', filter.actor);
   if (filter.subject)
     q = q.where('seq', 'in', db.selectFrom('event_subjects').select('seq').where('user_id', '=', filter.subject));

@@ -1,5 +1,5 @@
 import type { Database, EventRow } from '@keyledger/db';
-import { type SelectQueryBuilder, sql } from 'kysely';
+import { type ExpressionBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type { EventMeta } from './catalogue.ts';
 import type { ChainHead, DbOrTrx, StoredEvent } from './types.ts';
 
@@ -71,15 +71,7 @@ export async function readEvents(db: DbOrTrx, filter: ReadEventsFilter = {}): Pr
     .selectFrom('events')
     .select(EVENT_COLUMNS);
   if (filter.after !== undefined) q = q.where('seq', order === 'asc' ? '>' : '<', filter.after);
-  if (filter.types && filter.types.length > 0) {
-    const exact = filter.types.filter((t) => !t.endsWith('.*'));
-    const prefixes = filter.types
-      .filter((t) => t.endsWith('.*'))
-      .map((t) => `${t.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`);
-    q = q.where((eb) =>
-      eb.or([...(exact.length > 0 ? [eb('type', 'in', exact)] : []), ...prefixes.map((p) => eb('type', 'like', p))]),
-    );
-  }
+  if (filter.types && filter.types.length > 0) q = q.where(typeMatches(filter.types));
   if (filter.streams && filter.streams.length > 0) q = q.where('stream', 'in', filter.streams);
   if (filter.since) q = q.where('occurred_at', '>=', filter.since);
   if (filter.until) q = q.where('occurred_at', '<', filter.until);
@@ -104,4 +96,12 @@ export async function readChainHead(db: DbOrTrx): Promise<ChainHead> {
   const row = rows[0];
   if (!row) throw new Error('chain_head is missing: the database was not migrated');
   return { seq: Number(row.seq), hash: new Uint8Array(row.hash) };
+}
+
+/** A where-clause matching exact event types and prefixes written `api_key.*` (LIKE metacharacters escaped). */
+export function typeMatches(types: readonly string[]) {
+  const exact = types.filter((t) => !t.endsWith('.*'));
+  const prefixes = types.filter((t) => t.endsWith('.*')).map((t) => `${t.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`);
+  return (eb: ExpressionBuilder<Database, 'events'>) =>
+    eb.or([...(exact.length > 0 ? [eb('type', 'in', exact)] : []), ...prefixes.map((p) => eb('type', 'like', p))]);
 }

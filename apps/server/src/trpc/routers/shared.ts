@@ -1,18 +1,8 @@
-import {
-  type ApiKeyView,
-  type CreatedApiKey,
-  DomainError,
-  idField,
-  isoTimestamp,
-  type Principal,
-  roleField,
-  type SessionView,
-  scopeField,
-} from '@keyledger/core';
-import type { UserRow } from '@keyledger/db';
+import { DomainError, idField, isoTimestamp, type Principal, roleField, scopeField } from '@keyledger/core';
 import { generateCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { sessionCookieName, sessionCookieOptions } from '../../http/cookies.ts';
+import { logIfNotOwner } from '../../surface.ts';
 import type { TrpcContext } from '../context.ts';
 
 /**
@@ -83,50 +73,7 @@ export const Revoked = z.object({ revoked: z.number().int().min(0) });
 export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), next_cursor: z.string().nullable() });
 
-const iso = (d: Date): string => d.toISOString();
-const isoOrNull = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
-
-export function userJson(u: UserRow): z.input<typeof User> {
-  return {
-    id: u.id,
-    email: u.email,
-    name: u.name,
-    role: u.role,
-    disabled: u.disabled,
-    email_verified: u.email_verified,
-    created_at: iso(u.created_at),
-  };
-}
-
-export function apiKeyJson(k: ApiKeyView): z.input<typeof ApiKey> {
-  return {
-    id: k.id,
-    name: k.name,
-    start: k.start,
-    scopes: k.scopes,
-    created_at: iso(k.created_at),
-    expires_at: isoOrNull(k.expires_at),
-    ip_allowlist: k.ip_allowlist,
-    last_used_at: isoOrNull(k.last_used_at),
-  };
-}
-
-export function createdApiKeyJson(k: CreatedApiKey): z.input<typeof CreatedApiKeyOut> {
-  return { ...apiKeyJson(k), key: k.key };
-}
-
-export function sessionJson(s: SessionView): z.input<typeof Session> {
-  return {
-    id: s.id,
-    current: s.current,
-    method: s.method,
-    ip: s.ip,
-    user_agent: s.user_agent,
-    created_at: iso(s.created_at),
-    last_seen_at: isoOrNull(s.last_seen_at),
-    expires_at: iso(s.expires_at),
-  };
-}
+export { apiKeyJson, createdApiKeyJson, sessionJson, userJson } from '../../surface.ts';
 
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 export type SessionPrincipal = Extract<Principal, { auth: 'session' }>;
@@ -183,19 +130,8 @@ export async function ownedOrNotFound<T>(
     return await run();
   } catch (error) {
     if (error instanceof DomainError && error.code === 'not_found') {
-      const column = resource === 'api_keys' ? 'owner_id' : 'user_id';
-      const row = await ctx.deps.core.db.selectFrom(resource).select(column).where('id', '=', id).executeTakeFirst();
       const p = ctx.principal;
-      const caller = p ? (p.kind === 'env' ? p.id : p.userId) : null;
-      const owner = row ? (row as Record<string, string>)[column] : undefined;
-      if (owner !== undefined && owner !== caller) {
-        await ctx.deps.rollup.record(
-          'access.denied',
-          `owner:${caller}`,
-          { principal: caller, reason: 'not_owner', scope: null, resource: `${resource}/${id}`.slice(0, 256) },
-          ctx.meta,
-        );
-      }
+      await logIfNotOwner(ctx.deps, ctx.meta, p ? (p.kind === 'env' ? p.id : p.userId) : null, resource, id);
     }
     throw error;
   }

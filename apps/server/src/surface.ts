@@ -1,0 +1,75 @@
+import type { ApiKeyView, CreatedApiKey, EventMeta, SessionView } from '@keyledger/core';
+import type { UserRow } from '@keyledger/db';
+import type { ServerDeps } from './deps.ts';
+
+/**
+ * What REST and tRPC share: the JSON each answers with (DESIGN §5 — ISO timestamps with milliseconds, never a
+ * secret or hash but a key's plaintext once), and the not-owner probe behind their 404s.
+ */
+const iso = (d: Date): string => d.toISOString();
+const isoOrNull = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+
+export function userJson(u: UserRow) {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    disabled: u.disabled,
+    email_verified: u.email_verified,
+    created_at: iso(u.created_at),
+  };
+}
+
+export function apiKeyJson(k: ApiKeyView) {
+  return {
+    id: k.id,
+    name: k.name,
+    start: k.start,
+    scopes: k.scopes,
+    created_at: iso(k.created_at),
+    expires_at: isoOrNull(k.expires_at),
+    ip_allowlist: k.ip_allowlist,
+    last_used_at: isoOrNull(k.last_used_at),
+  };
+}
+
+export function createdApiKeyJson(k: CreatedApiKey) {
+  return { ...apiKeyJson(k), key: k.key };
+}
+
+export function sessionJson(s: SessionView) {
+  return {
+    id: s.id,
+    current: s.current,
+    method: s.method,
+    ip: s.ip,
+    user_agent: s.user_agent,
+    created_at: iso(s.created_at),
+    last_seen_at: isoOrNull(s.last_seen_at),
+    expires_at: iso(s.expires_at),
+  };
+}
+
+/**
+ * After a not_found on the caller's own key or session: when the thing exists and belongs to someone else, log
+ * `access.denied` `not_owner` (the caller still sees only a 404).
+ */
+export async function logIfNotOwner(
+  deps: ServerDeps,
+  meta: EventMeta,
+  caller: string | null,
+  resource: 'api_keys' | 'sessions',
+  id: string,
+): Promise<void> {
+  const column = resource === 'api_keys' ? 'owner_id' : 'user_id';
+  const row = await deps.core.db.selectFrom(resource).select(column).where('id', '=', id).executeTakeFirst();
+  const owner = row ? (row as Record<string, string>)[column] : undefined;
+  if (owner === undefined || owner === caller) return;
+  await deps.rollup.record(
+    'access.denied',
+    `owner:${caller}`,
+    { principal: caller, reason: 'not_owner', scope: null, resource: `${resource}/${id}`.slice(0, 256) },
+    meta,
+  );
+}
