@@ -119,7 +119,7 @@ beforeAll(async () => {
   const signedUp = await rest('/v1/auth/pw/signup', { email: EMAIL, password: PASSWORD });
   sessionToken = signedUp.access_token;
   expect(sessionToken).toMatch(/^kl_ses_/);
-}, 90_000);
+}, 300_000);
 
 afterAll(async () => {
   if (server && server.exitCode === null) {
@@ -198,7 +198,7 @@ describe('keyledger online commands against the real server', () => {
 
     // Sign in again for the rest of the suite.
     sessionToken = (await rest('/v1/auth/pw/signin', { email: EMAIL, password: PASSWORD })).access_token;
-  }, 120_000);
+  }, 300_000);
 
   it('keys: create (secret shown once), list, works for auth check, rotate, revoke (then exit 3)', async () => {
     const env = { KEYLEDGER_URL: url, KEYLEDGER_SESSION_TOKEN: sessionToken };
@@ -241,7 +241,7 @@ describe('keyledger online commands against the real server', () => {
       expect(seen.length, `${key.slice(0, 12)} shown ${seen.length} times`).toBe(1);
       expect(seen[0]?.args.slice(0, 2)).toEqual(key === rotated.key ? ['keys', 'rotate'] : ['keys', 'create']);
     }
-  }, 120_000);
+  }, 300_000);
 
   it('sessions: list, revoke one, revoke --others', async () => {
     const env = { KEYLEDGER_URL: url, KEYLEDGER_SESSION_TOKEN: sessionToken };
@@ -263,7 +263,7 @@ describe('keyledger online commands against the real server', () => {
     }
     const human = await run(['sessions', 'list'], env);
     expect(human.stdout).toMatch(/^ID\s+CURRENT/);
-  }, 120_000);
+  }, 300_000);
 
   it('users: list, invite, role, disable, enable as the environment admin key; a member is refused (exit 3)', async () => {
     const admin = { KEYLEDGER_URL: url, KEYLEDGER_TOKEN: ADMIN_KEY };
@@ -286,7 +286,7 @@ describe('keyledger online commands against the real server', () => {
     });
     expect(member.code).toBe(3);
     expect(JSON.parse(member.stdout).error).toMatch(/forbidden/);
-  }, 120_000);
+  }, 300_000);
 
   it('prints no session token, admin key or password anywhere', () => {
     expect(outputs.length).toBeGreaterThan(20);
