@@ -81,6 +81,9 @@ export class EventStore {
   async #drainQueue(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
+        // Let the callers released by the last commit queue their next append first: without this pause the
+        // next batch is cut before they resume, and batches alternate between 1 and W-1 appends.
+        await new Promise((resolve) => setImmediate(resolve));
         const batch = this.#queue.splice(0, this.#maxBatch);
         await this.#flush(batch);
       }
@@ -230,9 +233,9 @@ export class EventStore {
 }
 
 async function currentVersions(trx: Transaction<Database>, streams: string[]): Promise<Map<string, number>> {
-  const { rows } = await sql<{ stream: string; version: number }>`
-    select stream, max(stream_version) as version from events where stream = any(${streams}) group by stream`.execute(
-    trx,
-  );
-  return new Map(rows.map((r) => [r.stream, Number(r.version)]));
+  // One index probe per stream (the newest version), not a scan of every version of every stream.
+  const { rows } = await sql<{ stream: string; version: number | null }>`
+    select s.stream, (select e.stream_version from events e where e.stream = s.stream order by e.stream_version desc limit 1) as version
+    from unnest(cast(${streams} as text[])) as s(stream)`.execute(trx);
+  return new Map(rows.filter((r) => r.version !== null).map((r) => [r.stream, Number(r.version)]));
 }
