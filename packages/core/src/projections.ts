@@ -1,6 +1,7 @@
 import { apiKeysProjection } from './api-keys/projection.ts';
 import { eventSubjectsProjection } from './audit/subjects.ts';
 import type { Projection } from './event-store/types.ts';
+import { magicLinksProjection } from './magic-links/projection.ts';
 import { oauthAccountsProjection } from './oauth/projection.ts';
 import { sessionsProjection } from './sessions/projection.ts';
 import { usersProjection } from './users/projection.ts';
@@ -10,6 +11,7 @@ export const projections: readonly Projection[] = [
   usersProjection,
   sessionsProjection,
   apiKeysProjection,
+  magicLinksProjection,
   oauthAccountsProjection,
   eventSubjectsProjection,
 ];
