@@ -44,16 +44,19 @@ export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
 
 /** A procedure that needs one scope; a missing scope is FORBIDDEN naming it. */
 export function scopedProcedure(scope: Scope) {
-  return authedProcedure.use(async ({ ctx, next, path }) => {
+  return authedProcedure.use(({ ctx, next, path }) => {
     if (!ctx.principal.scopes.includes(scope)) {
       const p = ctx.principal;
       const id = p.kind === 'env' ? p.id : p.userId;
-      await ctx.deps.rollup.record(
-        'access.denied',
-        `scope:${id}`,
-        { principal: id, reason: 'scope', scope, resource: `trpc:${path}` },
-        ctx.meta,
-      );
+      // Logged in the background: the refusal does not wait on the write, and a failed write does not change it.
+      void ctx.deps.rollup
+        .record(
+          'access.denied',
+          `scope:${id}`,
+          { principal: id, reason: 'scope', scope, resource: `trpc:${path}` },
+          ctx.meta,
+        )
+        .catch(() => {});
       throw new TRPCError({ code: 'FORBIDDEN', message: `This credential lacks the ${scope} scope` });
     }
     return next();
