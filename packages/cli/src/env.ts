@@ -27,6 +27,8 @@ export interface OfflineEnv {
   readonly checkpointKeyPath: string;
   readonly checkpointDir: string;
   readonly checkpointOrigin: string;
+  /** Where the server is reached from outside: the origin of the links the CLI prints. */
+  readonly publicUrl: string;
 }
 
 export class UsageError extends Error {
@@ -50,5 +52,6 @@ export function offlineEnv(source: Record<string, string | undefined> = process.
     checkpointKeyPath: resolve(dataDir, 'checkpoint.key'),
     checkpointDir: resolve(env.KEYLEDGER_CHECKPOINT_DIR ?? resolve(dataDir, 'checkpoints')),
     checkpointOrigin: env.KEYLEDGER_CHECKPOINT_ORIGIN ?? `${publicUrl.host}/keyledger`,
+    publicUrl: publicUrl.origin,
   };
 }

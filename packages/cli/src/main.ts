@@ -1,3 +1,4 @@
+import { DomainError } from '@keyledger/core';
 import { Command, CommanderError } from 'commander';
 import { CheckpointRejected, registerAudit } from './commands/audit.ts';
 import { registerAuth } from './commands/auth.ts';
@@ -14,6 +15,8 @@ import { createOutput, EXIT } from './output.ts';
 const program = new Command('keyledger')
   .description('Keyledger: authentication with a tamper-evident log')
   .exitOverride()
+  // A parent's options only before its subcommand: `auth --profile x` and `auth set --profile x` are not mixed up.
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 registerAuth(program);
@@ -36,6 +39,12 @@ program
     process.exitCode = await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   });
 
+// `keyledger audit tail -f | head`: the reader left, which is not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT.ok);
+  throw error;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -46,7 +55,11 @@ try {
   } else if (error instanceof AuthError) {
     out.error(error.message);
     process.exitCode = EXIT.auth;
-  } else if (error instanceof UsageError || error instanceof ConfigError) {
+  } else if (
+    error instanceof UsageError ||
+    error instanceof ConfigError ||
+    (error instanceof DomainError && error.code === 'invalid_input')
+  ) {
     out.error(error.message);
     process.exitCode = EXIT.usage;
   } else if (error instanceof CheckpointRejected) {

@@ -16,6 +16,7 @@ import type { Command } from 'commander';
 import { offlineEnv, UsageError } from '../env.ts';
 import { openOffline } from '../offline-db.ts';
 import { createOutput, EXIT } from '../output.ts';
+import { registerAuditOnline } from './audit-online.ts';
 
 interface VerifyFlags {
   checkpoint?: string;
@@ -24,7 +25,10 @@ interface VerifyFlags {
 }
 
 export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description('verify and checkpoint the event log');
+  const audit = program
+    .command('audit')
+    .description('the event log: query, tail and export it (online); verify and checkpoint it (offline)');
+  registerAuditOnline(audit);
 
   audit
     .command('verify')

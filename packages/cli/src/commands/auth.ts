@@ -23,12 +23,8 @@ import {
   typedClient,
 } from '../online/client.ts';
 import { createOutput } from '../output.ts';
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').trim();
-}
+import { readStdin } from '../stdin.ts';
+import { type InteractiveFlags, interactiveAuth } from './auth-interactive.ts';
 
 /** A secret from an argument, or from stdin for `-` (so it stays out of the shell history). */
 async function secretArg(
@@ -40,7 +36,7 @@ async function secretArg(
   if (value !== '-') return value;
   if (stdinUsed.used) throw new UsageError(`only one of the secrets can be read from stdin (${name})`);
   stdinUsed.used = true;
-  const secret = await readStdin();
+  const secret = (await readStdin()).trim();
   if (!secret) throw new UsageError(`${name}: nothing on stdin`);
   return secret;
 }
@@ -53,7 +49,15 @@ function credentialJson(c: Credential | undefined) {
 }
 
 export function registerAuth(program: Command): void {
-  const auth = program.command('auth').description('server URL and credentials: set, status, check, logout');
+  const auth = program
+    .command('auth')
+    .description(
+      'server URL and credentials: on a terminal, `keyledger auth` alone asks and saves; set, status, check, logout',
+    )
+    .option('--local', 'save to ./.keyledger.toml instead of the user config file')
+    .option('--json', 'machine-readable output')
+    .option('--profile <name>', 'the profile to write', 'default')
+    .action((flags: InteractiveFlags) => interactiveAuth(flags));
 
   auth
     .command('set')

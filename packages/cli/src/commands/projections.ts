@@ -1,4 +1,4 @@
-import { checkProjections, projections, rebuildProjections } from '@keyledger/core';
+import { checkProjections, projections, readChainHead, rebuildProjections } from '@keyledger/core';
 import type { Command } from 'commander';
 import { offlineEnv } from '../env.ts';
 import { openOffline } from '../offline-db.ts';
@@ -15,8 +15,9 @@ export function registerProjections(program: Command): void {
       const out = createOutput(Boolean(flags.json));
       const handle = await openOffline(offlineEnv());
       try {
+        const total = (await readChainHead(handle.db)).seq;
         const result = await checkProjections(handle.db, projections, {
-          onProgress: (n) => out.progress(n, n, 'replaying'),
+          onProgress: (n) => out.progress(n, total, 'replaying'),
         });
         out.endProgress();
         const lines = result.tables.map(
@@ -38,8 +39,10 @@ export function registerProjections(program: Command): void {
       const out = createOutput(Boolean(flags.json));
       const handle = await openOffline(offlineEnv());
       try {
+        // The head read before the rebuild: appends wait meanwhile, so it is the number of events to replay.
+        const total = (await readChainHead(handle.db)).seq;
         const result = await rebuildProjections(handle.db, projections, {
-          onProgress: (n) => out.progress(n, n, 'replaying'),
+          onProgress: (n) => out.progress(n, total, 'rebuilding'),
         });
         out.endProgress();
         out.result(result, `rebuilt from ${result.replayed} events`);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../env.ts';
 import { call, connect, type OnlineFlags, onlineOptions } from '../online/client.ts';
 import { table } from '../online/table.ts';
+import { registerUsersCreate } from './users-create.ts';
 
 interface UserRow {
   id: string;
@@ -22,7 +23,8 @@ const userTable = (users: readonly UserRow[]) =>
 export function registerUsers(program: Command): void {
   const users = program
     .command('users')
-    .description('user administration (admins): list, invite, role, disable, enable');
+    .description('user administration (admins): list, invite, role, disable, enable; create (offline)');
+  registerUsersCreate(users);
 
   onlineOptions(users.command('list').description('users, optionally matching a query'))
     .option('--query <q>', 'match on email or name')

@@ -1,6 +1,7 @@
 import type { AppRouter } from '@keyledger/server';
-import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
 import type { Command } from 'commander';
+import { EventSource } from 'eventsource';
 import {
   type Credential,
   currentWhere,
@@ -8,6 +9,7 @@ import {
   type Resolved,
   resolveCredentials,
 } from '../config/credentials.ts';
+import { UsageError } from '../env.ts';
 import { createOutput, type Output } from '../output.ts';
 
 /** A refused or missing credential: exit 3. */
@@ -32,9 +34,29 @@ export function onlineOptions(cmd: Command): Command {
 export const NO_CREDENTIAL =
   'no credential: set KEYLEDGER_TOKEN (an API key) or KEYLEDGER_SESSION_TOKEN, or run `keyledger auth set --token …` (or `--session-token …`)';
 
+export const USER_AGENT = 'keyledger-cli';
+
+/**
+ * Queries and mutations over plain HTTP; subscriptions (the audit tail) over SSE. Node 20 has no EventSource, so the
+ * `eventsource` package supplies one whose fetch sends the credential as a header, never in the URL.
+ */
 export function typedClient(url: string, token: string): Client {
+  const endpoint = `${url.replace(/\/+$/, '')}/trpc`;
+  const headers = { authorization: `Bearer ${token}`, 'user-agent': USER_AGENT };
   return createTRPCClient<AppRouter>({
-    links: [httpLink({ url: `${url.replace(/\/+$/, '')}/trpc`, headers: { authorization: `Bearer ${token}` } })],
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({
+          url: endpoint,
+          EventSource,
+          eventSourceOptions: {
+            fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...headers } }),
+          },
+        }),
+        false: httpLink({ url: endpoint, headers }),
+      }),
+    ],
   });
 }
 
@@ -78,6 +100,8 @@ export async function call<T>(online: Pick<Online, 'credential'>, run: () => Pro
       );
     }
     if (status === 403) throw new AuthError(`forbidden with the ${describe(online.credential)}: ${message}`);
+    // The server names the field it refused: a usage mistake (exit 2), like a flag refused here.
+    if (status === 400) throw new UsageError(message);
     if (error instanceof TRPCClientError && status === undefined) {
       throw new Error(`cannot reach the server: ${message}`);
     }
