@@ -14,6 +14,7 @@ import {
 } from './http/pipeline.ts';
 import { requestId } from './http/request-id.ts';
 import type { AppEnv } from './http/variables.ts';
+import { registerMagicLinkPages } from './pages/magic.ts';
 import { registerSetupPage } from './pages/setup.ts';
 import { mountRest } from './rest/index.ts';
 import { mountTrpc } from './trpc/mount.ts';
@@ -42,6 +43,7 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
 
   mountRest(app);
   registerSetupPage(app);
+  registerMagicLinkPages(app);
   mountTrpc(app);
 
   // A known path asked with another method is a 405 naming the allowed ones; anything else a 404.

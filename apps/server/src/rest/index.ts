@@ -5,6 +5,8 @@ import { registerApiKeyRoutes } from './api-keys.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerAuthRoutes } from './auth.ts';
 import { registerHealthRoutes } from './health.ts';
+import { registerMagicLinkRoutes } from './magic-links.ts';
+import { registerOauthRoutes } from './oauth.ts';
 import { renderReference } from './reference.ts';
 import { registerSessionRoutes } from './sessions.ts';
 import { registerUserRoutes } from './users.ts';
@@ -38,6 +40,8 @@ export function mountRest(app: OpenAPIHono<AppEnv>): void {
   });
   registerHealthRoutes(rest);
   registerAuthRoutes(rest);
+  registerMagicLinkRoutes(rest);
+  registerOauthRoutes(rest);
   registerUserRoutes(rest);
   registerApiKeyRoutes(rest);
   registerSessionRoutes(rest);

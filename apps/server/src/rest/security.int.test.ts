@@ -45,7 +45,16 @@ const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
   })),
 );
 const protectedOps = operations.filter((o) => o.secured).map((o) => o.key);
-const PUBLIC = ['POST /v1/auth/pw/signup', 'POST /v1/auth/pw/signin'];
+// Routes that take no credential: sign-up and sign-in, and the passwordless and federated sign-in steps.
+const PUBLIC = [
+  'POST /v1/auth/pw/signup',
+  'POST /v1/auth/pw/signin',
+  'POST /v1/auth/magic-link',
+  'POST /v1/auth/magic-link/verify',
+  'GET /v1/auth/oauth/providers',
+  'GET /v1/auth/oauth/{provider}/login',
+  'GET /v1/auth/oauth/{provider}/callback',
+];
 
 interface Fixture {
   caller: TestUser; // an admin, so every route is within reach
