@@ -26,6 +26,8 @@ export interface ServerDeps {
     readonly exportDir: string;
     readonly checkpointer: Checkpointer | null;
   };
+  /** The mail delivery worker, kicked after a request that wrote mail (unset in tests that read the outbox). */
+  readonly mail?: { kick(): Promise<unknown> } | undefined;
   /** Set when KEYLEDGER_ANONYMOUS=1. */
   readonly anonymous?: AnonymousMode | undefined;
 }
@@ -40,7 +42,7 @@ export async function createServerDeps(input: {
   config: Config;
   clock: Clock;
   checkpoints: ServerDeps['checkpoints'];
-}): Promise<Omit<ServerDeps, 'anonymous'>> {
+}): Promise<Omit<ServerDeps, 'anonymous' | 'mail'>> {
   const { handle, store, config, clock } = input;
   const authenticator = new Authenticator({
     db: handle.db,

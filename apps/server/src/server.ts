@@ -18,6 +18,7 @@ import { createApp } from './app.ts';
 import { createServerDeps } from './deps.ts';
 import type { Config } from './env.ts';
 import { describeError, log } from './log.ts';
+import { createMailWorker } from './mail.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -61,7 +62,10 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   const { authenticator, rollup, core } = base;
   rollup.start();
   const anonymous = config.anonymous ? await createAnonymousMode(core) : undefined;
-  const app = createApp({ ...base, anonymous });
+  const mail = createMailWorker(base.core, config);
+  mail.start();
+  if (!config.smtpUrl) log.info('no KEYLEDGER_SMTP_URL: sign-in links are printed to this log instead of mailed');
+  const app = createApp({ ...base, anonymous, mail });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
     s.once('error', reject);
@@ -91,6 +95,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     stop() {
       stopping ??= (async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await mail.stop();
         await rollup.stop();
         await authenticator.stop();
         await store.drain();

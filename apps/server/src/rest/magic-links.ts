@@ -62,6 +62,7 @@ export function registerMagicLinkRoutes(rest: OpenAPIHono<AppEnv>): void {
       signup: deps.config.signup,
       publicUrl: deps.config.publicUrl.origin,
     });
+    void deps.mail?.kick();
     return c.json({ status: 'sent' as const }, 200);
   });
 
