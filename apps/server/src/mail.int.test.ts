@@ -179,4 +179,69 @@ describe('magic links through a real SMTP server', () => {
     expect(row).toMatchObject({ attempts: 2, last_error: null });
     expect(row.delivered_at).not.toBeNull();
   });
+
+  it('POST /v1/users without a password invites by mail: user.invited, a magic link that signs them in, no limit counted', async () => {
+    const capture = await startCapture();
+    cleanups.push(capture.close);
+    deps = await createTestDeps({ KEYLEDGER_SMTP_URL: `smtp://127.0.0.1:${capture.port}` });
+    const mail = createMailWorker(deps.core, deps.config);
+    cleanups.push(() => mail.stop());
+    const app = createApp({ ...deps, mail });
+    const admin = await createSignedInUser(deps, { email: 'root@example.com', role: 'admin', name: 'Ada Admin' });
+    const auth = { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' };
+
+    const created = await app.request('/v1/users', {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ email: 'newbie@example.com', name: 'New Bie' }),
+    });
+    expect(created.status).toBe(201);
+    const user = (await created.json()) as { id: string };
+    const message = await until(() => capture.messages[0]);
+    expect(message.to).toEqual(['newbie@example.com']);
+    const text = decodeQp(message.raw);
+    expect(text).toMatch(/^Subject: You are invited to Keyledger/m);
+    expect(text).toContain('Ada Admin invited you');
+
+    const types = await deps.t.db
+      .selectFrom('events')
+      .select(['type', 'data'])
+      .where('type', 'in', ['user.registered', 'user.invited', 'magic_link.issued'])
+      .orderBy('seq')
+      .execute();
+    expect(types.slice(-3).map((e) => e.type)).toEqual(['user.registered', 'user.invited', 'magic_link.issued']);
+    const invited = types.find((e) => e.type === 'user.invited')?.data as { user_id: string; link_id: string };
+    const issued = types.at(-1)?.data as { link_id: string; user_id: string };
+    expect(invited).toEqual({ user_id: user.id, link_id: issued.link_id });
+    expect(issued.user_id).toBe(user.id);
+    // Invitations are not counted toward the magic-link limits.
+    expect(await deps.t.db.selectFrom('magic_link_requests').selectAll().execute()).toEqual([]);
+
+    const link = linkIn(message.raw);
+    const verified = await postJson(app, '/v1/auth/magic-link/verify', {
+      email: link.searchParams.get('email'),
+      code: link.searchParams.get('code'),
+    });
+    expect(verified.status).toBe(200);
+    const { access_token } = (await verified.json()) as { access_token: string };
+    const me = await app.request('/v1/users/me', { headers: { authorization: `Bearer ${access_token}` } });
+    expect(await me.json()).toMatchObject({ id: user.id, email: 'newbie@example.com', name: 'New Bie' });
+    expect(
+      (await deps.t.db.selectFrom('users').select('email_verified').where('id', '=', user.id).executeTakeFirstOrThrow())
+        .email_verified,
+    ).toBe(true);
+
+    // With a password there is no invitation.
+    const withPassword = await app.request('/v1/users', {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ email: 'pw@example.com', password: 'a-long-enough-passphrase-7' }),
+    });
+    expect(withPassword.status).toBe(201);
+    await mail.kick();
+    expect(capture.messages).toHaveLength(1);
+    expect(
+      await deps.t.db.selectFrom('events').select('type').where('type', '=', 'user.invited').execute(),
+    ).toHaveLength(1);
+  });
 });

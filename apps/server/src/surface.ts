@@ -1,4 +1,4 @@
-import type { ApiKeyView, CreatedApiKey, EventMeta, SessionView } from '@keyledger/core';
+import type { ApiKeyView, CreatedApiKey, EventMeta, Principal, SessionView } from '@keyledger/core';
 import type { UserRow } from '@keyledger/db';
 import type { ServerDeps } from './deps.ts';
 
@@ -72,4 +72,10 @@ export async function logIfNotOwner(
     { principal: caller, reason: 'not_owner', scope: null, resource: `${resource}/${id}`.slice(0, 256) },
     meta,
   );
+}
+
+/** How a user created without a password is invited: a magic link mailed in the same append, naming the inviter. */
+export function invitationFrom(deps: ServerDeps, inviter: Principal | null | undefined, ip: string) {
+  const invitedBy = inviter?.kind === 'user' ? (inviter.name ?? inviter.email) : 'An administrator';
+  return { publicUrl: deps.config.publicUrl.origin, invitedBy, ip };
 }

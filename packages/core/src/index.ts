@@ -17,6 +17,7 @@ export * from './event-store/decider.ts';
 export * from './event-store/index.ts';
 export * from './ids.ts';
 export * from './magic-links/decider.ts';
+export * from './magic-links/invite.ts';
 export * from './magic-links/next.ts';
 export * from './magic-links/service.ts';
 export * from './mail/worker.ts';

@@ -12,7 +12,7 @@ import {
 import { HttpError } from '../http/errors.ts';
 import { requireScope } from '../http/pipeline.ts';
 import type { AppEnv } from '../http/variables.ts';
-import { userJson } from '../surface.ts';
+import { invitationFrom, userJson } from '../surface.ts';
 import { AUTHED, errors, idempotent, meta, principalOf } from './common.ts';
 import { CreateUserBody, Id, Limit, listOf, Me, PatchUserBody, User } from './schemas.ts';
 
@@ -50,7 +50,8 @@ const create = createRoute({
   method: 'post',
   path: '/v1/users',
   tags: ['users'],
-  summary: 'Create a user (admins). Honours Idempotency-Key.',
+  summary:
+    'Create a user (admins); without a password they are invited by a mailed sign-in link. Honours Idempotency-Key.',
   security: AUTHED,
   middleware: [requireScope('users:write')] as const,
   request: { body: json(CreateUserBody), headers: z.object({ 'idempotency-key': z.string().optional() }) },
@@ -147,10 +148,12 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
           role: body.role ?? 'member',
           method: 'admin',
           password: body.password,
+          invite: invitationFrom(c.var.deps, c.var.principal, c.var.clientIp),
           within,
         }),
       async (id) => userJson(await getUserOrThrow(core, id)),
     );
+    if (body.password === undefined) void c.var.deps.mail?.kick();
     if (outcome.replayed) {
       c.header('Idempotent-Replayed', 'true');
       return c.json(outcome.value as ReturnType<typeof userJson>, 200);

@@ -12,7 +12,10 @@ import { API_SESSION_MS, BROWSER_SESSION_MS, type SessionLifetime } from '../ses
 import { userStream } from '../users/decider.ts';
 import { normalizeEmail } from '../users/service.ts';
 import { MAGIC_LINK_TTL_MS, magicLinkDecider, magicLinkStream } from './decider.ts';
+import { MAIL_TOPIC, magicLinkMail, magicLinkUrl } from './mail.ts';
 import { validateNext } from './next.ts';
+
+export { MAIL_TOPIC, type MailPayload, magicLinkMail, magicLinkUrl } from './mail.ts';
 
 export interface MagicLinkLimits {
   /** Per requester (the signed-in user, else the client IP) per window. */
@@ -35,16 +38,6 @@ export interface MagicLinkRequest {
   readonly limits?: MagicLinkLimits;
 }
 
-export const MAIL_TOPIC = 'mail';
-
-export interface MailPayload {
-  readonly to: string;
-  readonly subject: string;
-  readonly text: string;
-  readonly html: string;
-  readonly message_id: string;
-}
-
 const CODE_PATTERN = /^[0-9A-Za-z]{32}$/;
 
 function checkEmail(raw: unknown): string {
@@ -55,43 +48,6 @@ function checkEmail(raw: unknown): string {
     });
   }
   return email;
-}
-
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-
-export function magicLinkUrl(publicUrl: string, code: string, email: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}/auth/magic?code=${encodeURIComponent(code)}&email=${encodeURIComponent(email)}`;
-}
-
-export function magicLinkMail(input: {
-  to: string;
-  link: string;
-  ip: string | null;
-  expiresAt: Date;
-  linkId: string;
-  publicUrl: string;
-  serviceName: string;
-}): MailPayload {
-  const service = input.serviceName;
-  const ip = input.ip ?? 'an unknown address';
-  const expires = input.expiresAt.toISOString();
-  const host = new URL(input.publicUrl).hostname || 'localhost';
-  const subject = `Your sign-in link for ${service}`;
-  const text = [
-    `Someone (hopefully you) asked to sign in to ${service} from IP ${ip}.`,
-    '',
-    `Open this link to sign in: ${input.link}`,
-    '',
-    `The link works once and expires at ${expires} (15 minutes).`,
-    'If you did not ask for it, ignore this message.',
-  ].join('\n');
-  const html = `<!doctype html><html><body><p>Someone (hopefully you) asked to sign in to <strong>${escapeHtml(
-    service,
-  )}</strong> from IP ${escapeHtml(ip)}.</p><p><a href="${escapeHtml(input.link)}">Sign in to ${escapeHtml(
-    service,
-  )}</a></p><p>The link works once and expires at ${escapeHtml(expires)} (15 minutes). If you did not ask for it, ignore this message.</p></body></html>`;
-  return { to: input.to, subject, text, html, message_id: `<${input.linkId}@${host}>` };
 }
 
 async function countSince(ctx: CoreContext, column: 'requester' | 'email', value: string, since: Date) {

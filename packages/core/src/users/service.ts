@@ -6,6 +6,7 @@ import type { EventMeta } from '../event-store/catalogue.ts';
 import { type CoreContext, runCommand, translateStorageError } from '../event-store/command.ts';
 import type { StreamAppend } from '../event-store/types.ts';
 import { typeId } from '../ids.ts';
+import { buildInvitation, type InvitationOptions } from '../magic-links/invite.ts';
 import { hashPassword, verifyPassword } from '../passwords/hash.ts';
 import { checkPasswordPolicy, PASSWORD_PROBLEM_MESSAGES } from '../passwords/policy.ts';
 import type { Role } from '../schemas.ts';
@@ -31,6 +32,11 @@ export interface RegisterUserInput {
   readonly method: 'password' | 'magic_link' | 'oauth' | 'admin' | 'bootstrap';
   readonly password?: string | undefined;
   readonly emailVerified?: boolean;
+  /**
+   * Without a password: mail the person an invitation (a magic link) in the same append. Ignored with a password
+   * (they were given one).
+   */
+  readonly invite?: Omit<InvitationOptions, 'now'> | undefined;
   /** Extra writes that must commit with the registration (an idempotency record). */
   readonly within?: (trx: Transaction<Database>, userId: string) => Promise<void>;
 }
@@ -59,11 +65,15 @@ export async function registerUser(ctx: CoreContext, meta: EventMeta, input: Reg
   ];
   if (input.emailVerified) events.push({ type: 'user.email_verified', data: { user_id: userId } });
   if (passwordHash) events.push({ type: 'user.password_set', data: { user_id: userId } });
+  const invitation =
+    input.invite && input.password === undefined ? buildInvitation(userId, email, { ...input.invite, now }) : null;
+  if (invitation) events.push(invitation.userEvent);
   try {
     await ctx.store.append({
-      streams: [{ stream: userStream(userId), expectedVersion: 0, events }],
+      streams: [{ stream: userStream(userId), expectedVersion: 0, events }, ...(invitation ? [invitation.link] : [])],
       meta,
       occurredAt: now,
+      ...(invitation ? { outbox: [invitation.mail] } : {}),
       within: async (trx) => {
         if (passwordHash) {
           await trx

@@ -11,6 +11,7 @@ import {
 } from '@keyledger/core';
 import type { UserRow } from '@keyledger/db';
 import { z } from 'zod';
+import { invitationFrom } from '../../surface.ts';
 import { router, scopedProcedure } from '../init.ts';
 import { Email, Id, Limit, listOf, Name, Password, Revoked, User, userJson } from './shared.ts';
 
@@ -51,7 +52,9 @@ export const usersRouter = router({
         role: input.role ?? 'member',
         method: 'admin',
         password: input.password,
+        invite: invitationFrom(ctx.deps, ctx.principal, ctx.clientIp),
       });
+      if (input.password === undefined) void ctx.deps.mail?.kick();
       return userJson(user);
     }),
 
