@@ -7,6 +7,7 @@ import {
   FailureRollup,
   type NoteSigner,
   RateLimiter,
+  ResponseTiming,
 } from '@keyledger/core';
 import type { DbHandle } from '@keyledger/db';
 import type { AnonymousMode } from './anonymous.ts';
@@ -20,6 +21,8 @@ export interface ServerDeps {
   readonly authenticator: Authenticator;
   readonly rollup: FailureRollup;
   readonly rateLimiter: RateLimiter;
+  /** Pads magic-link requests that send nothing to the time of one that sends a link. */
+  readonly magicLinkTiming: ResponseTiming;
   /** The checkpoint signer and where notes are exported (outside the database). */
   readonly checkpoints: {
     readonly signer: NoteSigner;
@@ -58,6 +61,7 @@ export async function createServerDeps(input: {
     authenticator,
     rollup: new FailureRollup(store, clock),
     rateLimiter: new RateLimiter(config.apiRateLimit),
+    magicLinkTiming: new ResponseTiming(),
     checkpoints: input.checkpoints,
   };
 }

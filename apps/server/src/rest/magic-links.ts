@@ -61,6 +61,7 @@ export function registerMagicLinkRoutes(rest: OpenAPIHono<AppEnv>): void {
       requesterKey: requesterKey(c),
       signup: deps.config.signup,
       publicUrl: deps.config.publicUrl.origin,
+      timing: deps.magicLinkTiming,
     });
     void deps.mail?.kick();
     return c.json({ status: 'sent' as const }, 200);

@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import type { Database } from '@keyledger/db';
+import { type Kysely, sql } from 'kysely';
 import { generateToken, hashToken, randomBase62 } from '../credentials/tokens.ts';
 import { ConcurrencyError, DomainError } from '../errors.ts';
 import type { EventMeta } from '../event-store/catalogue.ts';
@@ -36,6 +37,30 @@ export interface MagicLinkRequest {
   readonly publicUrl: string;
   readonly serviceName?: string;
   readonly limits?: MagicLinkLimits;
+  /** Pads answers that issue no link to the usual time of one that does (DESIGN §5: same answer, same time). */
+  readonly timing?: ResponseTiming;
+}
+
+/**
+ * Keeps a moving estimate of how long issuing a link takes, and makes a request that issues none wait about as long
+ * (the estimate, ±10 %), so neither the answer nor its timing tells whether an address is known.
+ */
+export class ResponseTiming {
+  #estimateMs: number | null = null;
+
+  record(ms: number): void {
+    this.#estimateMs = this.#estimateMs === null ? ms : this.#estimateMs * 0.8 + ms * 0.2;
+  }
+
+  get estimateMs(): number | null {
+    return this.#estimateMs;
+  }
+
+  async pad(elapsedMs: number): Promise<void> {
+    if (this.#estimateMs === null) return;
+    const target = this.#estimateMs * (0.9 + Math.random() * 0.2);
+    if (target > elapsedMs) await new Promise((resolve) => setTimeout(resolve, target - elapsedMs));
+  }
 }
 
 const CODE_PATTERN = /^[0-9A-Za-z]{32}$/;
@@ -50,8 +75,10 @@ function checkEmail(raw: unknown): string {
   return email;
 }
 
-async function countSince(ctx: CoreContext, column: 'requester' | 'email', value: string, since: Date) {
-  const row = await ctx.db
+const LIMIT_LOCK_SPACE = 0x6d6c; // 'ml'
+
+async function countSince(db: Kysely<Database>, column: 'requester' | 'email', value: string, since: Date) {
+  const row = await db
     .selectFrom('magic_link_requests')
     .select([sql<number>`count(*)::int`.as('n'), sql<Date | null>`min(created_at)`.as('oldest')])
     .where(column, '=', value)
@@ -66,20 +93,30 @@ async function countSince(ctx: CoreContext, column: 'requester' | 'email', value
  * (the outbox, outside the log); the log holds its SHA-256.
  */
 export async function requestMagicLink(ctx: CoreContext, meta: EventMeta, input: MagicLinkRequest): Promise<void> {
+  const started = performance.now();
   const next = validateNext(input.next);
   const email = checkEmail(input.email);
   const limits = input.limits ?? DEFAULT_MAGIC_LINK_LIMITS;
   const now = ctx.clock.now();
   const since = new Date(now.getTime() - limits.windowMs);
 
-  const byRequester = await countSince(ctx, 'requester', input.requesterKey, since);
-  const byAddress = await countSince(ctx, 'email', email, since);
-  const over =
-    byRequester.n >= limits.perRequester
-      ? { scope: 'requester' as const, oldest: byRequester.oldest }
-      : byAddress.n >= limits.perAddress
-        ? { scope: 'address' as const, oldest: byAddress.oldest }
-        : null;
+  const requestRow = { id: typeId('mlr'), requester: input.requesterKey, email, created_at: now };
+  // Count and record under per-requester and per-address advisory locks (taken in that order, so never a deadlock),
+  // so concurrent requests on several instances cannot all slip under a limit.
+  const over = await ctx.db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(${LIMIT_LOCK_SPACE}, hashtext(${input.requesterKey}))`.execute(trx);
+    await sql`select pg_advisory_xact_lock(${LIMIT_LOCK_SPACE + 1}, hashtext(${email}))`.execute(trx);
+    const byRequester = await countSince(trx, 'requester', input.requesterKey, since);
+    const byAddress = await countSince(trx, 'email', email, since);
+    const refused =
+      byRequester.n >= limits.perRequester
+        ? { scope: 'requester' as const, oldest: byRequester.oldest }
+        : byAddress.n >= limits.perAddress
+          ? { scope: 'address' as const, oldest: byAddress.oldest }
+          : null;
+    if (!refused) await trx.insertInto('magic_link_requests').values(requestRow).execute();
+    return refused;
+  });
   if (over) {
     await ctx.store.append({
       streams: [
@@ -98,7 +135,6 @@ export async function requestMagicLink(ctx: CoreContext, meta: EventMeta, input:
     });
   }
 
-  const requestRow = { id: typeId('mlr'), requester: input.requesterKey, email, created_at: now };
   const user = await ctx.db
     .selectFrom('users')
     .select(['id', 'disabled'])
@@ -106,7 +142,8 @@ export async function requestMagicLink(ctx: CoreContext, meta: EventMeta, input:
     .executeTakeFirst();
   const known = user !== undefined && !user.disabled;
   if (!known && (user !== undefined || input.signup !== 'open')) {
-    await ctx.db.insertInto('magic_link_requests').values(requestRow).execute();
+    // No link for this address: answer no sooner than a link is usually issued, so the time tells nothing.
+    await input.timing?.pad(performance.now() - started);
     return;
   }
 
@@ -131,13 +168,9 @@ export async function requestMagicLink(ctx: CoreContext, meta: EventMeta, input:
       data: { linkId, email, userId: user?.id ?? null, codeHash: hashToken(code), expiresAt, next },
     },
     meta,
-    {
-      outbox: () => [{ topic: MAIL_TOPIC, payload: mail }],
-      within: async (trx) => {
-        await trx.insertInto('magic_link_requests').values(requestRow).execute();
-      },
-    },
+    { outbox: () => [{ topic: MAIL_TOPIC, payload: mail }] },
   );
+  input.timing?.record(performance.now() - started);
 }
 
 export interface VerifiedMagicLink {

@@ -3,11 +3,13 @@ import {
   DomainError,
   passwordSignIn,
   registerUser,
+  requestMagicLink,
   revokeSession,
   setPassword,
   ThrottledError,
 } from '@keyledger/core';
 import { z } from 'zod';
+import { oauthProviders } from '../../oauth/providers.ts';
 import { authedProcedure, publicProcedure, router } from '../init.ts';
 import {
   clearSessionCookie,
@@ -44,6 +46,48 @@ export const authRouter = router({
         if (error instanceof ThrottledError) ctx.resHeaders.set('Retry-After', String(error.retryAfterSeconds));
         throw error;
       }
+    }),
+
+  /**
+   * Mails a sign-in link (the same answer, in about the same time, for known and unknown addresses). Counted per
+   * signed-in user, else per client IP, and per address; over a limit TOO_MANY_REQUESTS with Retry-After.
+   */
+  requestMagicLink: publicProcedure
+    .input(z.strictObject({ email: z.string().min(1).max(320), next: z.string().max(2048).optional() }))
+    .output(z.object({ status: z.literal('sent') }))
+    .mutation(async ({ ctx, input }) => {
+      const { deps } = ctx;
+      try {
+        await requestMagicLink(deps.core, ctx.meta, {
+          email: input.email,
+          next: input.next,
+          requesterKey: ctx.principal?.kind === 'user' ? `user:${ctx.principal.userId}` : `ip:${ctx.clientIp}`,
+          signup: deps.config.signup,
+          publicUrl: deps.config.publicUrl.origin,
+          timing: deps.magicLinkTiming,
+        });
+      } catch (error) {
+        const retry = error instanceof DomainError ? error.details.retry_after_seconds : undefined;
+        if (typeof retry === 'number') ctx.resHeaders.set('Retry-After', String(retry));
+        throw error;
+      }
+      void deps.mail?.kick();
+      return { status: 'sent' as const };
+    }),
+
+  /** The configured Google/OIDC providers, each with the URL that starts its sign-in. */
+  providers: publicProcedure
+    .output(
+      z.array(z.object({ id: z.string(), name: z.string(), type: z.enum(['google', 'oidc']), login_url: z.string() })),
+    )
+    .query(({ ctx }) => {
+      const base = ctx.deps.config.publicUrl.origin;
+      return oauthProviders(ctx.deps).providers.map((p) => ({
+        id: p.id,
+        name: p.name,
+        type: p.type,
+        login_url: `${base}/v1/auth/oauth/${p.id}/login`,
+      }));
     }),
 
   /** Ends the caller's session at once and clears the cookie. */
