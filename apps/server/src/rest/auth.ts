@@ -1,4 +1,4 @@
-import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import {
   createSession,
   passwordSignIn,
@@ -11,6 +11,7 @@ import { deleteCookie } from 'hono/cookie';
 import { sessionCookieName } from '../http/cookies.ts';
 import { HttpError } from '../http/errors.ts';
 import type { AppEnv } from '../http/variables.ts';
+import { page } from '../pages/html.ts';
 import { userJson } from '../surface.ts';
 import { errors, meta, principalOf, SESSION_ONLY, userOf } from './common.ts';
 import { PasswordBody, SigninBody, SignupBody, TokenResponse, User } from './schemas.ts';
@@ -65,7 +66,27 @@ const signout = createRoute({
   tags: ['auth'],
   summary: 'Sign out: the session token is dead at once',
   security: SESSION_ONLY,
-  responses: { 204: { description: 'Signed out' }, ...errors(400, 401, 403) },
+  responses: {
+    204: { description: 'Signed out' },
+    303: {
+      description:
+        'Signed out from a browser form (the cookie, and a page navigation asking for HTML): to /login?signed_out=1',
+    },
+    ...errors(400, 401, 403),
+  },
+});
+
+const logoutPage = createRoute({
+  method: 'get',
+  path: '/v1/auth/logout',
+  tags: ['auth'],
+  summary: 'A page with a sign-out button (a GET changes nothing); the button POSTs /v1/auth/signout',
+  responses: {
+    200: {
+      description: 'The page (for a browser signed in by cookie; anyone else is told they are not signed in)',
+      content: { 'text/html': { schema: z.string() } },
+    },
+  },
 });
 
 const password = createRoute({
@@ -147,8 +168,30 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
         path: '/',
         secure: c.var.deps.config.publicUrl.protocol === 'https:',
       });
+      // A form on the logout page navigates: send the browser somewhere instead of leaving it on a 204.
+      if (c.req.header('sec-fetch-mode') === 'navigate' || (c.req.header('accept') ?? '').includes('text/html')) {
+        return c.redirect('/login?signed_out=1', 303);
+      }
     }
     return c.body(null, 204);
+  });
+
+  rest.openapi(logoutPage, (c) => {
+    const p = c.var.principal;
+    if (!p || p.kind !== 'user' || c.var.credentialSource !== 'cookie') {
+      return c.html(page('Signed out', '<h1>You are not signed in</h1><p><a href="/login">Sign in</a></p>'), 200);
+    }
+    const who = (p.name ?? p.email).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+    return c.html(
+      page(
+        'Sign out',
+        `<h1>Sign out of Keyledger?</h1>
+<p>You are signed in as <strong>${who}</strong>. Signing out ends this browser's session at once.</p>
+<form method="post" action="/v1/auth/signout"><button type="submit">Sign out</button></form>
+<p><a href="/">Stay signed in</a></p>`,
+      ),
+      200,
+    );
   });
 
   rest.openapi(password, async (c) => {

@@ -7,6 +7,7 @@ import { registerAuthRoutes } from './auth.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerMagicLinkRoutes } from './magic-links.ts';
 import { registerOauthRoutes } from './oauth.ts';
+import { describePages } from './pages-doc.ts';
 import { renderReference } from './reference.ts';
 import { registerSessionRoutes } from './sessions.ts';
 import { registerUserRoutes } from './users.ts';
@@ -46,6 +47,7 @@ export function mountRest(app: OpenAPIHono<AppEnv>): void {
   registerApiKeyRoutes(rest);
   registerSessionRoutes(rest);
   registerAuditRoutes(rest);
+  describePages(rest);
   const docConfig = (origin: string) => ({
     openapi: '3.1.0' as const,
     info: {

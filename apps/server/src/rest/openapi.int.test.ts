@@ -1,6 +1,7 @@
+import { passwordSignIn, SYSTEM_META } from '@keyledger/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../app.ts';
-import { createTestDeps, type TestDeps } from '../testing.ts';
+import { createSignedInUser, createTestDeps, TEST_PASSWORD, type TestDeps } from '../testing.ts';
 
 let deps: TestDeps;
 beforeAll(async () => {
@@ -41,6 +42,57 @@ describe('the OpenAPI document', () => {
     }
     expect(doc.paths['/v1/api-keys']?.post?.security).toBeDefined();
     expect(doc.paths['/v1/auth/pw/signin']?.post?.security).toBeUndefined();
+    // The passwordless and federated steps, the pages a mail link opens, and the logout page are described too.
+    for (const [path, method] of [
+      ['/v1/auth/magic-link', 'post'],
+      ['/v1/auth/magic-link/verify', 'post'],
+      ['/auth/magic', 'get'],
+      ['/auth/magic', 'post'],
+      ['/v1/auth/oauth/providers', 'get'],
+      ['/v1/auth/oauth/{provider}/login', 'get'],
+      ['/v1/auth/oauth/{provider}/callback', 'get'],
+      ['/v1/auth/logout', 'get'],
+    ] as const)
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    expect(doc.paths['/auth/magic']?.post?.responses).toHaveProperty('303');
+    expect(doc.paths['/v1/auth/oauth/{provider}/callback']?.get?.responses).toHaveProperty('302');
+  });
+
+  it('serves the logout page: a GET changes nothing; its form signs out and lands on /login', async () => {
+    const app = createApp(deps);
+    await createSignedInUser(deps, { email: 'logout@example.com', name: 'Lou <Out>' });
+    const s = await passwordSignIn(deps.core, SYSTEM_META, {
+      email: 'logout@example.com',
+      password: TEST_PASSWORD,
+      ip: '127.0.0.1',
+      lifetime: 'browser',
+    });
+    const cookie = `keyledger_session=${s.token}`;
+    const pageRes = await app.request('/v1/auth/logout', { headers: { cookie } });
+    expect(pageRes.status).toBe(200);
+    const html = await pageRes.text();
+    expect(html).toContain('<form method="post" action="/v1/auth/signout">');
+    expect(html).toContain('Lou &#60;Out&#62;');
+    expect((await app.request('/v1/users/me', { headers: { cookie } })).status).toBe(200);
+
+    const noOrigin = await app.request('/v1/auth/signout', { method: 'POST', headers: { cookie } });
+    expect(noOrigin.status).toBe(403);
+    const out = await app.request('/v1/auth/signout', {
+      method: 'POST',
+      headers: {
+        cookie,
+        origin: 'http://localhost:3000',
+        accept: 'text/html',
+        'sec-fetch-mode': 'navigate',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+    });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe('/login?signed_out=1');
+    expect(out.headers.get('set-cookie')).toMatch(/keyledger_session=;/);
+    expect((await app.request('/v1/users/me', { headers: { cookie } })).status).toBe(401);
+    const after = await app.request('/v1/auth/logout');
+    expect(await after.text()).toContain('You are not signed in');
   });
 
   it('answers a known path asked with another method with 405 and Allow', async () => {

@@ -54,6 +54,7 @@ const PUBLIC = [
   'GET /v1/auth/oauth/providers',
   'GET /v1/auth/oauth/{provider}/login',
   'GET /v1/auth/oauth/{provider}/callback',
+  'GET /v1/auth/logout',
 ];
 
 interface Fixture {
