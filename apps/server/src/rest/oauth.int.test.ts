@@ -321,6 +321,52 @@ describe('refusals: 302 /login?error=<code> and one oauth.signin_failed', () => 
     expect(browser.jar.has('keyledger_session')).toBe(false);
   });
 
+  it('a verified email matching an existing account links it (oauth.account_linked) and signs that user in', async () => {
+    const address = `linked-${Math.random().toString(36).slice(2)}@example.test`;
+    const existing = await registerUser(deps.core, SYSTEM_META, {
+      email: address,
+      name: 'Existing',
+      role: 'member',
+      method: 'admin',
+    });
+    claims = { ...claims, email: address.toUpperCase(), email_verified: true };
+    const browser = new Browser();
+    const res = await browser.callback(await browser.toCallback());
+    expect(res.headers.get('location')).toBe('/');
+    const me = await browser.get('/v1/users/me');
+    expect(((await me.json()) as { id: string }).id).toBe(existing.id);
+    const linked = await sql<{ data: Record<string, unknown> }>`
+      select data from events where type = 'oauth.account_linked' and data->>'user_id' = ${existing.id}`.execute(
+      deps.t.db,
+    );
+    expect(linked.rows.map((r) => r.data)).toEqual([
+      expect.objectContaining({ user_id: existing.id, provider: 'mock', subject: claims.sub, email_verified: true }),
+    ]);
+    // No second user was made for the address.
+    const users = await deps.t.db.selectFrom('users').select('id').where('email', '=', address).execute();
+    expect(users).toHaveLength(1);
+  });
+
+  it('an unknown person under invite-only sign-up is signup_closed, and no user is made', async () => {
+    const open = app;
+    app = createApp({ ...deps, config: { ...deps.config, signup: 'invite' } });
+    try {
+      const browser = new Browser();
+      const callback = await browser.toCallback();
+      const before = (await failures()).length;
+      await expectRefusal(await browser.callback(callback), 'signup_closed', before);
+      expect(browser.jar.has('keyledger_session')).toBe(false);
+      const users = await deps.t.db
+        .selectFrom('users')
+        .select('id')
+        .where('email', '=', String(claims.email))
+        .execute();
+      expect(users).toEqual([]);
+    } finally {
+      app = open;
+    }
+  });
+
   it('the provider answering error=access_denied is access_denied', async () => {
     const browser = new Browser();
     const callback = await browser.toCallback();
