@@ -140,7 +140,7 @@ export const CreateUserBody = z
   .openapi('CreateUserRequest');
 export const PatchUserBody = z
   .object({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: z.string().trim().min(1).max(200).nullable().optional(),
     role: Role.optional(),
     disabled: z.boolean().optional(),
   })

@@ -173,6 +173,25 @@ describe('GET and PATCH /v1/users/{id}', () => {
     expectError(await kit.call('/v1/users/user_nobody', patch), 404, 'not_found');
   });
 
+  it('renames with PATCH {name} (user.renamed; GET /v1/users/me shows it at once); an empty name is 400', async () => {
+    const admin = await signedIn(kit, 'admin');
+    const m = await signedIn(kit);
+    const rename = (name: unknown) =>
+      kit.call(`/v1/users/${m.userId}`, { method: 'PATCH', token: admin.token, body: { name } });
+    const res = await rename('Grace Hopper');
+    expect(res.status).toBe(200);
+    expect(res.body.name).toBe('Grace Hopper');
+    expect((await me(m.token)).body.name).toBe('Grace Hopper');
+    expect((await eventsOf(kit, 'user.renamed')).at(-1)?.data).toEqual({
+      user_id: m.userId,
+      from: null,
+      to: 'Grace Hopper',
+    });
+    expectError(await rename(''), 400, 'invalid_request');
+    expectError(await rename('x'.repeat(201)), 400, 'invalid_request');
+    expect((await rename(null)).body.name).toBeNull();
+  });
+
   it('a promoted member’s existing session gains the admin rights at once, and loses them on demotion', async () => {
     const admin = await signedIn(kit, 'admin');
     const m = await signedIn(kit);

@@ -7,6 +7,7 @@ import {
   getUserOrThrow,
   listUsers,
   registerUser,
+  renameUser,
   revokeUserSessions,
 } from '@keyledger/core';
 import { HttpError } from '../http/errors.ts';
@@ -77,7 +78,7 @@ const patch = createRoute({
   method: 'patch',
   path: '/v1/users/{id}',
   tags: ['users'],
-  summary: 'Change role or disable/enable (admins). Disabling revokes every session and key.',
+  summary: 'Rename, change role, or disable/enable (admins). Disabling revokes every session and key.',
   security: AUTHED,
   middleware: [requireScope('users:write')] as const,
   request: { params: IdParam, body: json(PatchUserBody) },
@@ -171,10 +172,9 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
     const { id } = c.req.valid('param');
     const body = c.req.valid('json');
     const { core } = c.var.deps;
-    if (body.name !== undefined)
-      throw new HttpError(400, 'invalid_request', 'name: renaming a user is not supported yet');
     let user = await getUser(core, id);
     if (!user) throw new HttpError(404, 'not_found', 'User not found');
+    if (body.name !== undefined) user = await renameUser(core, meta(c), id, body.name);
     if (body.role !== undefined) user = await changeRole(core, meta(c), id, body.role);
     if (body.disabled === true) user = await disableUser(core, meta(c), id);
     if (body.disabled === false) user = await enableUser(core, meta(c), id);

@@ -202,14 +202,34 @@ describe('users.update', () => {
     expect(after.n).toBe(seq.n);
   });
 
-  it('refuses a name change (BAD_REQUEST name), an unknown user (NOT_FOUND) and bad input', async () => {
+  it('renames (user.renamed, also seen by the user at once) and clears a name with null', async () => {
     const admin = await signedIn('root@example.com', 'admin');
     const mia = await signedIn('mia@example.com');
-    const name = await expectBadRequest(
-      admin.caller.users.update({ id: mia.userId, name: 'Mia', role: 'admin' }),
-      'name',
-    );
-    expect(reasonOf(name)).toBe('name_change_unsupported');
+    expect(await admin.caller.users.update({ id: mia.userId, name: '  Mia Wong ', role: 'admin' })).toMatchObject({
+      name: 'Mia Wong',
+      role: 'admin',
+    });
+    // A fresh request by Mia sees it at once (the authenticator's cache is evicted by the event).
+    expect((await (await callerWithToken(deps, mia.token)).caller.auth.me()).name).toBe('Mia Wong');
+    // The same name again writes nothing; null clears it.
+    await admin.caller.users.update({ id: mia.userId, name: 'Mia Wong' });
+    expect((await admin.caller.users.update({ id: mia.userId, name: null })).name).toBeNull();
+    const renames = await deps.t.db
+      .selectFrom('events')
+      .select('data')
+      .where('type', '=', 'user.renamed')
+      .orderBy('seq')
+      .execute();
+    expect(renames.map((r) => r.data)).toEqual([
+      { user_id: mia.userId, from: null, to: 'Mia Wong' },
+      { user_id: mia.userId, from: 'Mia Wong', to: null },
+    ]);
+  });
+
+  it('refuses an empty name (BAD_REQUEST name), an unknown user (NOT_FOUND) and bad input', async () => {
+    const admin = await signedIn('root@example.com', 'admin');
+    const mia = await signedIn('mia@example.com');
+    await expectBadRequest(admin.caller.users.update({ id: mia.userId, name: '', role: 'admin' }), 'name');
     expect((await admin.caller.users.get({ id: mia.userId })).role).toBe('member');
     await expectTrpcError(
       admin.caller.users.update({ id: 'user_00000000000000000000000000', role: 'admin' }),

@@ -41,6 +41,8 @@ const INVALIDATING = new Set([
   'api_key.rotated',
   'user.disabled',
   'user.role_changed',
+  // The principal carries the name (GET /v1/users/me).
+  'user.renamed',
 ]);
 
 interface CachedCredential {

@@ -34,6 +34,22 @@ describe('user decider', () => {
       .when({ type: 'ChangeRole', data: { userId: 'user_1', to: 'member' } })
       .then([]);
   });
+  it('renames, recording from and to; the same name again writes nothing; null clears it', () => {
+    given(userDecider, [registered])
+      .when({ type: 'Rename', data: { userId: 'user_1', name: 'Ada L.' } })
+      .then([{ type: 'user.renamed', data: { user_id: 'user_1', from: 'Ada', to: 'Ada L.' } }]);
+    given(userDecider, [registered])
+      .when({ type: 'Rename', data: { userId: 'user_1', name: 'Ada' } })
+      .then([]);
+    given(userDecider, [registered, { type: 'user.renamed', data: { user_id: 'user_1', from: 'Ada', to: 'Ada L.' } }])
+      .when({ type: 'Rename', data: { userId: 'user_1', name: null } })
+      .then([{ type: 'user.renamed', data: { user_id: 'user_1', from: 'Ada L.', to: null } }]);
+  });
+  it('refuses to rename a user who does not exist', () => {
+    given(userDecider)
+      .when({ type: 'Rename', data: { userId: 'user_1', name: 'X' } })
+      .thenThrows('not_found');
+  });
   it('disables once, enables once', () => {
     given(userDecider, [registered])
       .when({ type: 'DisableUser', data: { userId: 'user_1' } })

@@ -9,6 +9,7 @@ import type {
   userInvited,
   userPasswordSet,
   userRegistered,
+  userRenamed,
   userRoleChanged,
 } from './events.ts';
 
@@ -18,6 +19,7 @@ export type UserEvent = EventOf<
   | typeof userEmailVerified
   | typeof userPasswordSet
   | typeof userRoleChanged
+  | typeof userRenamed
   | typeof userDisabled
   | typeof userEnabled
 >;
@@ -25,6 +27,7 @@ export type UserEvent = EventOf<
 export interface User {
   readonly id: string;
   readonly email: string;
+  readonly name: string | null;
   readonly role: Role;
   readonly disabled: boolean;
   readonly emailVerified: boolean;
@@ -47,6 +50,7 @@ export type UserCommand =
   | { type: 'VerifyEmail'; data: { userId: string } }
   | { type: 'RecordPasswordSet'; data: { userId: string } }
   | { type: 'ChangeRole'; data: { userId: string; to: Role } }
+  | { type: 'Rename'; data: { userId: string; name: string | null } }
   | { type: 'DisableUser'; data: { userId: string } }
   | { type: 'EnableUser'; data: { userId: string } };
 
@@ -66,6 +70,7 @@ export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
         return {
           id: event.data.user_id,
           email: event.data.email,
+          name: event.data.name,
           role: event.data.role,
           disabled: false,
           emailVerified: false,
@@ -79,6 +84,8 @@ export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
         return state && { ...state, hasPassword: true };
       case 'user.role_changed':
         return state && { ...state, role: event.data.to };
+      case 'user.renamed':
+        return state && { ...state, name: event.data.to };
       case 'user.disabled':
         return state && { ...state, disabled: true };
       case 'user.enabled':
@@ -111,6 +118,11 @@ export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
         const user = existing(state);
         if (user.role === command.data.to) return [];
         return [{ type: 'user.role_changed', data: { user_id: user.id, from: user.role, to: command.data.to } }];
+      }
+      case 'Rename': {
+        const user = existing(state);
+        if (user.name === command.data.name) return [];
+        return [{ type: 'user.renamed', data: { user_id: user.id, from: user.name, to: command.data.name } }];
       }
       case 'DisableUser':
         return existing(state).disabled ? [] : [{ type: 'user.disabled', data: { user_id: command.data.userId } }];

@@ -18,6 +18,12 @@ export const userRoleChanged = defineEvent('user.role_changed', 1, {
   from: roleField,
   to: roleField,
 });
+/** A display-name change (not in DESIGN §3's table: added so a rename is in the log like every other change). */
+export const userRenamed = defineEvent('user.renamed', 1, {
+  user_id: idField,
+  from: z.string().max(200).nullable(),
+  to: z.string().max(200).nullable(),
+});
 export const userDisabled = defineEvent('user.disabled', 1, { user_id: idField });
 export const userEnabled = defineEvent('user.enabled', 1, { user_id: idField });
 export const signinFailed = defineEvent('signin.failed', 1, {
@@ -31,6 +37,7 @@ export const userEvents = [
   userEmailVerified,
   userPasswordSet,
   userRoleChanged,
+  userRenamed,
   userDisabled,
   userEnabled,
   signinFailed,

@@ -44,6 +44,13 @@ export const usersProjection: Projection = {
           .where('id', '=', event.data.user_id)
           .execute();
         return;
+      case 'user.renamed':
+        await trx
+          .updateTable('users')
+          .set({ name: event.data.to, updated_at: at })
+          .where('id', '=', event.data.user_id)
+          .execute();
+        return;
       case 'user.disabled':
       case 'user.enabled':
         await trx

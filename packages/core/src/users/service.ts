@@ -169,6 +169,23 @@ export async function changeRole(ctx: CoreContext, meta: EventMeta, userId: stri
   return getUserOrThrow(ctx, userId);
 }
 
+/** Changes a user's display name (`null` clears it); the same name again writes nothing. */
+export async function renameUser(
+  ctx: CoreContext,
+  meta: EventMeta,
+  userId: string,
+  name: string | null,
+): Promise<UserRow> {
+  const trimmed = name === null ? null : name.trim();
+  if (trimmed !== null && (trimmed.length === 0 || trimmed.length > 200)) {
+    throw new DomainError('invalid_input', 'name must be 1–200 characters (or null to clear it)', {
+      details: { field: 'name' },
+    });
+  }
+  await runCommand(ctx, userStream(userId), userDecider, { type: 'Rename', data: { userId, name: trimmed } }, meta);
+  return getUserOrThrow(ctx, userId);
+}
+
 /** Revocation events for every live session and key of a user, to ride in the same append. */
 async function revokeEverything(
   ctx: CoreContext,

@@ -6,6 +6,7 @@ import {
   getUser,
   listUsers,
   registerUser,
+  renameUser,
   revokeUserSessions,
   roleField,
 } from '@keyledger/core';
@@ -59,22 +60,23 @@ export const usersRouter = router({
     }),
 
   /**
-   * Role and disabled state. Disabling revokes every session and key of the user in the same transaction.
-   * Renaming is not supported yet (BAD_REQUEST naming `name`).
+   * Name, role and disabled state, each its own event (`user.renamed`, `user.role_changed`, `user.disabled`/
+   * `user.enabled`). Disabling revokes every session and key of the user in the same transaction.
    */
   update: scopedProcedure('users:write')
     .input(
-      z.strictObject({ id: Id, name: Name.optional(), role: roleField.optional(), disabled: z.boolean().optional() }),
+      z.strictObject({
+        id: Id,
+        name: Name.nullable().optional(),
+        role: roleField.optional(),
+        disabled: z.boolean().optional(),
+      }),
     )
     .output(User)
     .mutation(async ({ ctx, input }) => {
-      if (input.name !== undefined) {
-        throw new DomainError('invalid_input', 'name: changing a name is not supported yet', {
-          details: { field: 'name', reason: 'name_change_unsupported' },
-        });
-      }
       const { core } = ctx.deps;
       let user: UserRow | undefined;
+      if (input.name !== undefined) user = await renameUser(core, ctx.meta, input.id, input.name);
       // Each change is its own command (and event); both are idempotent, so a retried update is harmless.
       if (input.role !== undefined) user = await changeRole(core, ctx.meta, input.id, input.role);
       if (input.disabled === true) user = await disableUser(core, ctx.meta, input.id);
