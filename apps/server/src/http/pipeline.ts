@@ -116,6 +116,25 @@ export function allowedIps(deps: ServerDeps, matches: ((ip: string) => boolean) 
 }
 
 /** 413 over 64 KiB (declared or streamed), 415 for a body that is not JSON where JSON is expected. */
+/**
+ * Reads a copy of the body (the original stays readable for the route) and stops as soon as it passes the limit:
+ * a chunked body without Content-Length is never buffered past 64 KiB, and the rest of it is never pulled.
+ */
+async function measuredBodySize(request: Request): Promise<number> {
+  const reader = (request.clone().body as ReadableStream<Uint8Array>).getReader();
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return size;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      // Not awaited: a tee branch's cancel settles only when the other branch is cancelled too (streams spec).
+      reader.cancel().catch(() => undefined);
+      throw new HttpError(413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
+    }
+  }
+}
+
 export function bodyGuards(options: { json: boolean }): MiddlewareHandler<AppEnv> {
   return createMiddleware<AppEnv>(async (c, next) => {
     const method = c.req.method;
@@ -123,10 +142,8 @@ export function bodyGuards(options: { json: boolean }): MiddlewareHandler<AppEnv
     const length = c.req.header('content-length');
     if (length !== undefined && Number(length) > MAX_BODY_BYTES)
       throw new HttpError(413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
-    const raw = c.req.raw.body ? new Uint8Array(await c.req.raw.clone().arrayBuffer()) : new Uint8Array();
-    if (raw.byteLength > MAX_BODY_BYTES)
-      throw new HttpError(413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
-    if (options.json && raw.byteLength > 0) {
+    const size = c.req.raw.body ? await measuredBodySize(c.req.raw) : 0;
+    if (options.json && size > 0) {
       const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
       if (type !== 'application/json')
         throw new HttpError(415, 'unsupported_media_type', 'Request body must be Content-Type: application/json');

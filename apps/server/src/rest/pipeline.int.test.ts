@@ -58,6 +58,26 @@ describe('request hygiene', () => {
     expectError(await kit.call('/v1/auth/pw/signin', { method: 'POST', rawBody: sized(70_000), headers: json }), 413);
   });
 
+  it('stops reading a chunked body (no Content-Length) once it passes 64 KiB: 413, the rest never pulled', async () => {
+    const u = await signedIn(kit);
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 16_384;
+        controller.enqueue(new Uint8Array(16_384).fill(0x20));
+      },
+    });
+    const res = await kit.app.request('/v1/api-keys', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/json' },
+      body: endless,
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 'payload_too_large' });
+    expect(pulled).toBeLessThan(1024 * 1024);
+  });
+
   it('answers a body that is not application/json with 415', async () => {
     const u = await signedIn(kit);
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
