@@ -2,6 +2,7 @@ import { DomainError } from '@keyledger/core';
 import { Command, CommanderError } from 'commander';
 import { CheckpointRejected, registerAudit } from './commands/audit.ts';
 import { registerAuth } from './commands/auth.ts';
+import { registerCompletion } from './commands/completion.ts';
 import { registerDb } from './commands/db.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerProjections } from './commands/projections.ts';
@@ -26,6 +27,7 @@ registerUsers(program);
 registerDb(program);
 registerAudit(program);
 registerProjections(program);
+registerCompletion(program);
 program
   .command('start')
   .description('start the server (same configuration as `pnpm start`)')

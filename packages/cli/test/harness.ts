@@ -7,7 +7,8 @@ import { createTestDb, type TestDb, testDatabaseUrl } from '@keyledger/db/testin
 
 /** What the CLI e2e suites share: the binary as a process, a real server process, and a pseudo-terminal. */
 export const BIN = fileURLToPath(new URL('../bin/keyledger.js', import.meta.url));
-const TSX = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
+/** tsx as a loader in the server's own process (tsx's CLI would run it as a child that a SIGKILL leaves behind). */
+const TSX_LOADER = import.meta.resolve('tsx');
 const SERVER_MAIN = fileURLToPath(import.meta.resolve('@keyledger/server/main'));
 
 export interface Ran {
@@ -48,24 +49,50 @@ export function runCli(args: string[], options: { env?: Record<string, string>; 
 export interface TestServer {
   readonly url: string;
   readonly log: () => string;
-  stop(): Promise<void>;
+  /**
+   * Stops the server process (its database stays, for a restart). SIGKILL is a crash: SIGTERM waits for open
+   * connections, an SSE tail's too.
+   */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** The real server as a process, on the suite's Postgres when it has one, else on an embedded data directory. */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** Where a test server keeps its state: the suite's Postgres when it has one, else an embedded data directory. */
+export interface ServerStore {
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  /** Offline CLI commands on the same database. */
+  readonly env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function createServerStore(): Promise<ServerStore> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyledger-cli-server-'));
   const pg: TestDb | undefined = testDatabaseUrl() ? await createTestDb() : undefined;
+  const databaseUrl = pg?.url ?? '';
+  return {
+    dataDir,
+    databaseUrl,
+    env: { KEYLEDGER_DATA_DIR: dataDir, DATABASE_URL: databaseUrl },
+    async close() {
+      await pg?.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The real server as a process on the store's database (PORT 0: any free port unless `env` names one). */
+export async function startServer(store: ServerStore, env: Record<string, string> = {}): Promise<TestServer> {
   let log = '';
-  const server: ChildProcess = spawn(TSX, [SERVER_MAIN], {
+  const server: ChildProcess = spawn(process.execPath, ['--import', TSX_LOADER, SERVER_MAIN], {
     env: {
       ...process.env,
-      DATABASE_URL: pg?.url ?? '',
+      DATABASE_URL: store.databaseUrl,
       TEST_DATABASE_URL: '',
       DATABASE_MIGRATION_URL: '',
       KEYLEDGER_REQUIRE_POSTGRES: '',
       PORT: '0',
       HOST: '127.0.0.1',
-      KEYLEDGER_DATA_DIR: dataDir,
+      KEYLEDGER_DATA_DIR: store.dataDir,
       KEYLEDGER_SIGNUP: 'open',
       ...env,
     },
@@ -73,14 +100,12 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
   });
   server.stdout?.on('data', (d) => (log += d));
   server.stderr?.on('data', (d) => (log += d));
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (server.exitCode === null && server.signalCode === null) {
       const exited = new Promise((resolve) => server.once('exit', resolve));
-      server.kill('SIGTERM');
+      server.kill(signal);
       await exited;
     }
-    await pg?.close();
-    rmSync(dataDir, { recursive: true, force: true });
   };
   try {
     const url = await new Promise<string>((resolve, reject) => {

@@ -3,11 +3,23 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { catalogue, EventStore, ManualClock, projections, registerUser, SYSTEM_META } from '@keyledger/core';
+import {
+  catalogue,
+  EventStore,
+  ManualClock,
+  passwordSignIn,
+  projections,
+  readEvents,
+  registerUser,
+  SYSTEM_META,
+  systemClock,
+  verifyMagicLink,
+} from '@keyledger/core';
 import { createDb, migrateToLatest } from '@keyledger/db';
 import { createTestDb, type TestDb, testDatabaseUrl } from '@keyledger/db/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { plain, runCli, spawnPty } from './harness.ts';
 
 const BIN = fileURLToPath(new URL('../bin/keyledger.js', import.meta.url));
 
@@ -135,5 +147,132 @@ describe('keyledger, offline on the database', () => {
     expect(JSON.parse(migrated.stdout)).toMatchObject({ applied: [] });
     expect((await run(['no-such-command'], env)).code).toBe(2);
     expect((await run(['audit', 'verify'], { ...env, DATABASE_URL: 'mysql://nope' })).code).toBe(2);
+  });
+});
+
+/** Opens the suite's database for a look (the embedded one takes one process at a time: close it before the CLI runs). */
+async function withCore<T>(
+  fn: (core: { db: any; store: EventStore; clock: typeof systemClock }) => Promise<T>,
+): Promise<T> {
+  const handle = pg ?? (await createDb({ dataDir: dir }));
+  try {
+    return await fn({
+      db: handle.db,
+      store: new EventStore({ db: handle.db, catalogue, projections }),
+      clock: systemClock,
+    });
+  } finally {
+    if (!pg) await handle.close();
+  }
+}
+
+describe('keyledger users create, offline on the database', () => {
+  it("bootstraps the first admin with a one-time link that signs in once; the event is the CLI's, method bootstrap", async () => {
+    const created = await runCli(
+      ['users', 'create', '--admin', '--email', 'Root@Example.com', '--name', 'Root', '--json'],
+      {
+        env: { ...env, KEYLEDGER_PUBLIC_URL: 'https://auth.example.com' },
+      },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const user = JSON.parse(created.stdout);
+    expect(user).toMatchObject({
+      email: 'root@example.com',
+      name: 'Root',
+      role: 'admin',
+      method: 'bootstrap',
+      password_set: false,
+    });
+    const link = new URL(user.sign_in_link);
+    expect(link.origin + link.pathname).toBe('https://auth.example.com/auth/magic');
+    expect(link.searchParams.get('email')).toBe('root@example.com');
+    const code = link.searchParams.get('code') as string;
+    expect(code).toMatch(/^[0-9A-Za-z]{32}$/);
+
+    await withCore(async (core) => {
+      const events = await readEvents(core.db, { after: 3, limit: 100 });
+      expect(events.map((e) => e.type)).toEqual(['user.registered', 'magic_link.issued']);
+      expect(events[0]?.data).toMatchObject({ user_id: user.id, role: 'admin', method: 'bootstrap' });
+      for (const e of events) expect(e.meta).toMatchObject({ actor: { type: 'system', id: null }, via: 'cli' });
+      // The log holds the link's hash, never the code.
+      expect(JSON.stringify(events)).not.toContain(code);
+      const row = await core.db.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirst();
+      expect(row).toMatchObject({ role: 'admin', email: 'root@example.com' });
+      // The link signs this user in once (verifying the address), and only once.
+      const session = await verifyMagicLink(core, SYSTEM_META, {
+        email: 'root@example.com',
+        code,
+        lifetime: 'browser',
+      });
+      expect(session.userId).toBe(user.id);
+      await expect(
+        verifyMagicLink(core, SYSTEM_META, { email: 'root@example.com', code, lifetime: 'browser' }),
+      ).rejects.toThrow(/invalid or has expired/);
+    });
+
+    // A second admin is registered by an administrator, not bootstrapped; the human output shows the link once.
+    const second = await runCli(['users', 'create', '--admin', '--email', 'second@example.com'], { env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/created admin second@example.com/);
+    expect(second.stdout.match(/http:\/\/localhost:3000\/auth\/magic\?code=/g)).toHaveLength(1);
+    await withCore(async (core) => {
+      const registered = (await readEvents(core.db, { after: 0, limit: 100 })).filter(
+        (e) => e.type === 'user.registered' && (e.data as { email: string }).email === 'second@example.com',
+      );
+      expect(registered.map((e) => (e.data as { method: string }).method)).toEqual(['admin']);
+    });
+  });
+
+  it('takes a password on stdin instead (never printed); refuses a taken email (1), a bad email or weak password (2)', async () => {
+    const password = 'saffron-glacier-tandem-58';
+    const created = await runCli(['users', 'create', '--email', 'dana@example.com', '--password-stdin', '--json'], {
+      env,
+      stdin: `${password}\n`,
+    });
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ role: 'member', password_set: true, sign_in_link: null });
+    expect(created.stdout + created.stderr).not.toContain(password);
+    await withCore(async (core) => {
+      const session = await passwordSignIn(core, SYSTEM_META, {
+        email: 'dana@example.com',
+        password,
+        ip: '127.0.0.1',
+        lifetime: 'browser',
+      });
+      expect(session.token).toMatch(/^kl_ses_/);
+    });
+
+    const taken = await runCli(['users', 'create', '--email', 'a@example.com', '--json'], { env });
+    expect(taken.code).toBe(1);
+    expect(JSON.parse(taken.stdout).error).toMatch(/already exists/);
+    expect((await runCli(['users', 'create', '--email', 'not-an-email'], { env })).code).toBe(2);
+    const weak = await runCli(['users', 'create', '--email', 'e@example.com', '--password-stdin'], {
+      env,
+      stdin: 'short\n',
+    });
+    expect(weak.code).toBe(2);
+    expect(weak.stderr).toMatch(/^error: --password-stdin: .*\n$/);
+    expect((await runCli(['users', 'create'], { env })).code).toBe(2);
+  });
+});
+
+describe('progress on long work', () => {
+  it("draws a bar on a terminal's stderr, and nothing when piped or with --json", async () => {
+    for (const args of [
+      ['projections', 'rebuild'],
+      ['audit', 'verify'],
+    ]) {
+      const pty = spawnPty(args, { env });
+      expect(await pty.exited).toBe(0);
+      expect(plain(pty.screen())).toMatch(/(rebuilding|verifying) \[#{30}\] 100% {2}3\/3/);
+
+      const quiet = spawnPty([...args, '--json'], { env });
+      expect(await quiet.exited).toBe(0);
+      expect(plain(quiet.screen())).not.toMatch(/\[#+/);
+
+      const piped = await runCli(args, { env });
+      expect(piped.code).toBe(0);
+      expect(piped.stderr).toBe('');
+    }
   });
 });

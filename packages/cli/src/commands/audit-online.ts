@@ -184,7 +184,10 @@ async function follow(
             stop(new AuthError(`the server refused the ${describe(online.credential)} for the tail`));
             return;
           }
-          if (!reconnecting) process.stderr.write(`connection lost (${state.error.message}); reconnecting…\n`);
+          if (!reconnecting) {
+            const why = state.error.message.replace(/^\w*Error: /, '');
+            process.stderr.write(`connection lost (${why}); reconnecting…\n`);
+          }
           reconnecting = true;
         },
       },
