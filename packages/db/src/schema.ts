@@ -163,6 +163,8 @@ export interface OauthRequestsTable {
   code_verifier: string;
   nonce: string;
   next: string;
+  /** Set when a signed-in user started the flow to link this identity to their account. */
+  link_user_id: string | null;
   created_at: Timestamp;
   expires_at: Timestamp;
 }

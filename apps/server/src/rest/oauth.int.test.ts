@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { registerUser, SYSTEM_META } from '@keyledger/core';
+import { passwordSignIn, registerUser, SYSTEM_META } from '@keyledger/core';
 import { sql } from 'kysely';
 import { OAuth2Server } from 'oauth2-mock-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -105,10 +105,11 @@ class Browser {
     return fetch(u, { redirect: 'manual' });
   }
   /** Login, the provider's authorize page, and the callback URL it sends the browser to (not yet followed). */
-  async toCallback(next?: string, id = 'mock'): Promise<URL> {
-    const login = await this.get(
-      `/v1/auth/oauth/${id}/login${next === undefined ? '' : `?next=${encodeURIComponent(next)}`}`,
-    );
+  async toCallback(next?: string, id = 'mock', link = false): Promise<URL> {
+    const query = new URLSearchParams();
+    if (next !== undefined) query.set('next', next);
+    if (link) query.set('link', '1');
+    const login = await this.get(`/v1/auth/oauth/${id}/login${query.size > 0 ? `?${query}` : ''}`);
     expect(login.status).toBe(302);
     const authorize = new URL(login.headers.get('location') as string);
     expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
@@ -345,6 +346,67 @@ describe('refusals: 302 /login?error=<code> and one oauth.signin_failed', () => 
     // No second user was made for the address.
     const users = await deps.t.db.selectFrom('users').select('id').where('email', '=', address).execute();
     expect(users).toHaveLength(1);
+  });
+
+  it('a signed-in person links an identity from their account page (any email), and nobody else can take it', async () => {
+    const owner = await registerUser(deps.core, SYSTEM_META, {
+      email: `owner-${Math.random().toString(36).slice(2)}@example.test`,
+      name: null,
+      role: 'member',
+      method: 'admin',
+      password: 'violet-otter-lantern-42',
+    });
+    const signIn = async (email: string) =>
+      (
+        await passwordSignIn(deps.core, SYSTEM_META, {
+          email,
+          password: 'violet-otter-lantern-42',
+          ip: '127.0.0.1',
+          lifetime: 'browser',
+        })
+      ).token;
+    // The provider's address is another one, and not verified: linking by email would refuse it.
+    claims = { ...claims, email: 'elsewhere@example.test', email_verified: false };
+    const browser = new Browser();
+    browser.jar.set('keyledger_session', await signIn(owner.email));
+    const res = await browser.callback(await browser.toCallback('/account', 'mock', true));
+    expect(res.headers.get('location')).toBe('/account');
+    const me = await browser.get('/v1/users/me');
+    expect(((await me.json()) as { id: string }).id).toBe(owner.id);
+    const account = await deps.t.db
+      .selectFrom('oauth_accounts')
+      .select('user_id')
+      .where('subject', '=', String(claims.sub))
+      .executeTakeFirstOrThrow();
+    expect(account.user_id).toBe(owner.id);
+    // The account page lists it over tRPC.
+    const linked = await browser.get('/trpc/auth.linkedAccounts');
+    expect(((await linked.json()) as { result: { data: unknown } }).result.data).toEqual([
+      { provider: 'mock', email: 'elsewhere@example.test', email_verified: false, linked_at: expect.any(String) },
+    ]);
+
+    // Signing in later with that identity reaches the owner.
+    const later = new Browser();
+    await later.callback(await later.toCallback());
+    expect(((await (await later.get('/v1/users/me')).json()) as { id: string }).id).toBe(owner.id);
+
+    // Someone else trying to link the same identity is refused.
+    const other = await registerUser(deps.core, SYSTEM_META, {
+      email: `other-${Math.random().toString(36).slice(2)}@example.test`,
+      name: null,
+      role: 'member',
+      method: 'admin',
+      password: 'violet-otter-lantern-42',
+    });
+    const thief = new Browser();
+    thief.jar.set('keyledger_session', await signIn(other.email));
+    const callback = await thief.toCallback(undefined, 'mock', true);
+    const before = (await failures()).length;
+    await expectRefusal(await thief.callback(callback), 'access_denied', before);
+
+    // Linking needs a cookie session.
+    const anonymous = await new Browser().get('/v1/auth/oauth/mock/login?link=1');
+    expect(anonymous.status).toBe(401);
   });
 
   it('an unknown person under invite-only sign-up is signup_closed, and no user is made', async () => {

@@ -74,11 +74,17 @@ const loginRoute = createRoute({
   summary: 'Start a sign-in with a provider: 302 to its authorization page (PKCE S256, state, nonce)',
   request: {
     params: ProviderParam,
-    query: z.object({ next: z.string().optional().openapi({ description: 'A same-origin path, default /' }) }),
+    query: z.object({
+      next: z.string().optional().openapi({ description: 'A same-origin path, default /' }),
+      link: z.enum(['1']).optional().openapi({
+        description:
+          "1: link this provider's identity to the signed-in user (session cookie required) instead of signing in",
+      }),
+    }),
   },
   responses: {
     302: redirect('To the provider, or to /login?error=provider_unavailable'),
-    ...errors(400, 404),
+    ...errors(400, 401, 404),
   },
 });
 
@@ -140,9 +146,18 @@ export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(loginRoute, async (c) => {
     const deps = c.var.deps;
     const provider = providerOr404(c, c.req.valid('param').provider);
-    const next = validateNext(c.req.valid('query').next);
+    const query = c.req.valid('query');
+    const next = validateNext(query.next);
     if (next === null) {
       throw new HttpError(400, 'invalid_next', 'next: must be a path on this site');
+    }
+    const signedIn = c.var.principal;
+    let linkUserId: string | null = null;
+    if (query.link === '1') {
+      if (signedIn?.kind !== 'user' || c.var.credentialSource !== 'cookie') {
+        throw new HttpError(401, 'unauthorized', 'Sign in first to link an account', { 'WWW-Authenticate': 'Bearer' });
+      }
+      linkUserId = signedIn.userId;
     }
     let metadata: Awaited<ReturnType<ReturnType<typeof oauthProviders>['discover']>>;
     try {
@@ -165,6 +180,7 @@ export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
         code_verifier: codeVerifier,
         nonce,
         next,
+        link_user_id: linkUserId,
         created_at: now,
         expires_at: new Date(now.getTime() + REQUEST_TTL_MS),
       })
@@ -213,6 +229,11 @@ export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
       !sameSecret(query.state, request.state)
     ) {
       return refuse(c, provider, 'state_mismatch');
+    }
+    // A link started by a signed-in person completes only in that person's session.
+    if (request.link_user_id !== null) {
+      const p = c.var.principal;
+      if (p?.kind !== 'user' || p.userId !== request.link_user_id) return refuse(c, provider, 'state_mismatch');
     }
     if (query.error !== undefined) return refuse(c, provider, 'access_denied');
     if (query.code === undefined) return refuse(c, provider, 'id_token_invalid');
@@ -275,6 +296,7 @@ export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
         email,
         emailVerified,
         signup: deps.config.signup,
+        linkTo: request.link_user_id,
       });
       setCookie(c, sessionCookieName(deps.config), session.token, sessionCookieOptions(deps.config, session.expiresAt));
       return c.redirect(request.next, 302);

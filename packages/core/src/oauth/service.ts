@@ -57,6 +57,12 @@ export interface OidcIdentity {
   readonly email: string | null;
   readonly emailVerified: boolean;
   readonly signup: 'open' | 'invite';
+  /**
+   * The signed-in user who started the flow from their account page to link this identity: it is linked to them
+   * whatever the email says (their session proves the account, the provider proves the identity). An identity
+   * already linked to someone else is refused (`access_denied`).
+   */
+  readonly linkTo?: string | null | undefined;
 }
 
 export interface OidcSignIn extends IssuedSession {
@@ -101,12 +107,20 @@ async function attemptSignIn(ctx: CoreContext, meta: EventMeta, identity: OidcId
   let user: UserRow | undefined;
   let outcome: OidcSignIn['outcome'];
   if (account) {
+    if (identity.linkTo && account.user_id !== identity.linkTo) return refuse('access_denied');
     user = await getUser(ctx, account.user_id);
     outcome = 'existing';
   } else {
     const email = identity.email === null ? null : normalizeEmail(identity.email);
-    user = email === null ? undefined : await findUserByEmail(ctx, email);
-    if (user) {
+    user = identity.linkTo
+      ? await getUser(ctx, identity.linkTo)
+      : email === null
+        ? undefined
+        : await findUserByEmail(ctx, email);
+    if (identity.linkTo) {
+      if (!user) return refuse('access_denied');
+      outcome = 'linked';
+    } else if (user) {
       if (!identity.emailVerified) return refuse('account_exists_unverified');
       outcome = 'linked';
     } else {

@@ -4,6 +4,7 @@ import * as identity from './2026-11-22T1600-identity.ts';
 import * as audit from './2026-11-22T1800-audit.ts';
 import * as magicLinks from './2026-11-22T1900-magic-links.ts';
 import * as oauth from './2026-11-22T1930-oauth.ts';
+import * as oauthLinking from './2026-11-22T2000-oauth-linking.ts';
 
 /**
  * Every migration, by its dated name. A static list (not a folder scan) so the set is the same however the
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22T1800-audit': audit,
   '2026-11-22T1900-magic-links': magicLinks,
   '2026-11-22T1930-oauth': oauth,
+  '2026-11-22T2000-oauth-linking': oauthLinking,
 };

@@ -90,6 +90,34 @@ export const authRouter = router({
       }));
     }),
 
+  /** The Google/OIDC identities linked to the caller (for the account page; link more with `login_url?link=1`). */
+  linkedAccounts: authedProcedure
+    .output(
+      z.array(
+        z.object({
+          provider: z.string(),
+          email: z.string().nullable(),
+          email_verified: z.boolean(),
+          linked_at: z.string(),
+        }),
+      ),
+    )
+    .query(async ({ ctx }) => {
+      if (ctx.principal.kind !== 'user') return [];
+      const rows = await ctx.deps.core.db
+        .selectFrom('oauth_accounts')
+        .select(['provider', 'email', 'email_verified', 'created_at'])
+        .where('user_id', '=', ctx.principal.userId)
+        .orderBy('created_at')
+        .execute();
+      return rows.map((r) => ({
+        provider: r.provider,
+        email: r.email,
+        email_verified: r.email_verified,
+        linked_at: new Date(r.created_at).toISOString(),
+      }));
+    }),
+
   /** Ends the caller's session at once and clears the cookie. */
   signOut: authedProcedure.output(Ok).mutation(async ({ ctx }) => {
     if (ctx.principal.auth !== 'session') {
