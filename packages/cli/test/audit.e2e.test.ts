@@ -242,7 +242,9 @@ describe('keyledger audit tail', () => {
     const head = (await json<{ data: Event[] }>(['audit', 'query', '--order', 'desc', '--limit', '1']))
       .data[0] as Event;
     const tail = follow(['audit', 'tail', '-f', '-n', '1', '--json'], admin);
-    onTestFinished(() => tail.signal('SIGKILL'));
+    onTestFinished(() => {
+      tail.signal('SIGKILL');
+    });
     const seqs = () => tail.lines.map((l) => (JSON.parse(l) as Event).seq);
     await tail.until((l) => l.length >= 1);
     expect(seqs()).toEqual([head.seq]);
@@ -263,13 +265,13 @@ describe('keyledger audit tail', () => {
     expect(created.code, created.stderr).toBe(0);
     server = await startServer(store, { ...serverEnv, PORT: port });
     await signIn('ann@example.com');
-    // Two events from the outage (user.registered, magic_link.issued), then the sign-in's session.created.
-    await tail.until(() => seqs().includes(head.seq + 5), 90_000);
+    // Three events from the outage (user.registered, user.invited, magic_link.issued), then the sign-in's session.
+    await tail.until(() => seqs().includes(head.seq + 6), 90_000);
     const got = seqs();
     // Every seq from the first, once each, in order: nothing skipped across the restart, nothing repeated.
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => head.seq + i));
     const types = tail.lines.map((l) => (JSON.parse(l) as Event).type);
-    expect(types.slice(3)).toEqual(['user.registered', 'magic_link.issued', 'session.created']);
+    expect(types.slice(3)).toEqual(['user.registered', 'user.invited', 'magic_link.issued', 'session.created']);
 
     tail.signal('SIGINT');
     expect(await tail.exited).toBe(0);

@@ -191,7 +191,7 @@ describe('keyledger users create, offline on the database', () => {
 
     await withCore(async (core) => {
       const events = await readEvents(core.db, { after: 3, limit: 100 });
-      expect(events.map((e) => e.type)).toEqual(['user.registered', 'magic_link.issued']);
+      expect(events.map((e) => e.type)).toEqual(['user.registered', 'user.invited', 'magic_link.issued']);
       expect(events[0]?.data).toMatchObject({ user_id: user.id, role: 'admin', method: 'bootstrap' });
       for (const e of events) expect(e.meta).toMatchObject({ actor: { type: 'system', id: null }, via: 'cli' });
       // The log holds the link's hash, never the code.

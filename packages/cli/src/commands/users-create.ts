@@ -17,6 +17,8 @@ import {
   SETUP_TOKEN_TTL_MS,
   systemClock,
   typeId,
+  userDecider,
+  userStream,
 } from '@keyledger/core';
 import type { Command } from 'commander';
 import { offlineEnv, UsageError } from '../env.ts';
@@ -93,20 +95,26 @@ export function registerUsersCreate(users: Command): void {
 
         let link: { url: string; expires_at: string } | null = null;
         if (password === undefined) {
-          // A magic link made for this user, printed instead of mailed. Only its SHA-256 is stored; it works once,
-          // for as long as the server's own setup link, and signing in through it verifies the address.
+          // An invitation as the server makes one (`user.invited` and a `magic_link.issued` for this user, in one
+          // append), printed instead of mailed: at bootstrap there may be no mail set up yet. Only the code's
+          // SHA-256 is stored; it works once, as long as the server's own setup link, and verifies the address.
           const code = randomBase62(32);
           const expiresAt = new Date(core.clock.now().getTime() + SETUP_TOKEN_TTL_MS);
           const linkId = typeId('ml');
-          await runCommand(
-            core,
-            magicLinkStream(linkId),
-            magicLinkDecider,
+          const issued = magicLinkDecider.decide(
             {
               type: 'IssueLink',
               data: { linkId, email: user.email, userId: user.id, codeHash: hashToken(code), expiresAt, next: '/' },
             },
+            null,
+          );
+          await runCommand(
+            core,
+            userStream(user.id),
+            userDecider,
+            { type: 'InviteUser', data: { userId: user.id, linkId } },
             CLI_META,
+            { also: async () => [{ stream: magicLinkStream(linkId), expectedVersion: 0, events: issued }] },
           );
           link = { url: magicLinkUrl(env.publicUrl, code, user.email), expires_at: expiresAt.toISOString() };
         }
