@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import { canonicalJson, NotCanonicalError } from './canonical.ts';
 import { readChainHead } from './read.ts';
 import type { DbOrTrx } from './types.ts';
+import { fetchPage, verifyPage } from './verify-page.ts';
+
+/** Pages requested ahead of the one being checked. */
+const PAGES_IN_FLIGHT = 2;
 
 export type VerifyFailure =
   /** The stored hash is not the hash of the stored event: a row was edited. */
@@ -50,24 +52,12 @@ export interface VerifyResult {
   readonly checkpoint: { size: number; ok: boolean } | null;
 }
 
-interface VerifyRow {
-  seq: number | string;
-  id: string;
-  stream: string;
-  stream_version: number;
-  type: string;
-  schema_version: number;
-  data: string;
-  meta: string;
-  occurred_at: string;
-  prev_hash: string;
-  hash: string;
-}
-
 /**
- * Walks the whole log in seq order, recomputing every hash from what Postgres returns, in constant memory (two
- * keyset pages at a time: the next is fetched while the current one is hashed). It reads only: nothing on this
- * path writes. The head is read first, so appends made during the walk are outside it, not errors.
+ * Walks the whole log in seq order, recomputing every hash from what Postgres returns, in constant memory (pages
+ * of `batchSize` events, two requested at a time: the next is produced by the database while the current one is
+ * hashed). It reads only: nothing on this path writes. The head is read first, so appends made during the walk are
+ * outside it, not errors. How a page is read and checked quickly, with the same result as a row-by-row walk:
+ * verify-page.ts and docs/adr/0012-fast-chain-verification.md.
  */
 export async function verifyChain(db: DbOrTrx, options: VerifyOptions = {}): Promise<VerifyResult> {
   return walkChain(db, null, options);
@@ -100,7 +90,7 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
   let bad: { seq: number; reason: VerifyFailure } | null = null;
 
   if (trusted && trusted.size > 0) {
-    const rootHex = Buffer.from(trusted.rootHash).toString('hex');
+    const rootHex = toHexString(trusted.rootHash);
     if (trusted.size > total) {
       bad = { seq: total + 1, reason: 'checkpoint_beyond_head' };
     } else {
@@ -116,64 +106,51 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
     }
   }
 
-  const fetchPage = (after: number) =>
-    sql<VerifyRow>`
-      select seq, id::text as id, stream, stream_version, type, schema_version, data::text as data, meta::text as meta,
-             to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
-             encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash
-      from events where seq > ${after} and seq <= ${total} order by seq limit ${batchSize}`
-      .execute(db)
-      .then((r) => r.rows);
-
-  let page = !bad && total >= expectedSeq ? fetchPage(expectedSeq - 1) : Promise.resolve([] as VerifyRow[]);
-  walk: while (true) {
-    const rows = await page;
-    if (rows.length === 0) break;
-    const last = rows.at(-1) as VerifyRow;
-    // Pipelining: the database produces the next page while this one is hashed.
-    page = rows.length === batchSize ? fetchPage(Number(last.seq)) : Promise.resolve([]);
-    for (const row of rows) {
-      const seq = Number(row.seq);
-      if (seq !== expectedSeq) {
-        bad = { seq: expectedSeq, reason: 'gap' };
-        break walk;
-      }
-      if (row.prev_hash !== prevHex) {
-        bad = { seq, reason: 'broken_link' };
-        break walk;
-      }
-      let canonical: string;
-      try {
-        canonical = canonicalJson({
-          seq,
-          id: row.id,
-          stream: row.stream,
-          stream_version: row.stream_version,
-          type: row.type,
-          schema_version: row.schema_version,
-          data: JSON.parse(row.data),
-          meta: JSON.parse(row.meta),
-          occurred_at: row.occurred_at,
-        });
-      } catch (error) {
-        if (!(error instanceof NotCanonicalError)) throw error;
-        bad = { seq, reason: 'not_canonical' };
-        break walk;
-      }
-      const computed = createHash('sha256').update(Buffer.from(prevHex, 'hex')).update(canonical, 'utf8').digest('hex');
-      if (computed !== row.hash) {
-        bad = { seq, reason: 'hash_mismatch' };
-        break walk;
-      }
-      if (claim && seq === claim.size) checkpointOk = Buffer.from(claim.rootHash).toString('hex') === computed;
-      prevHex = computed;
-      expectedSeq = seq + 1;
-      checked += 1;
+  // The walk, in pages of seq ranges fixed up front (seq is gap-free, so a range of batchSize seqs is a page of
+  // batchSize events, and a page never waits for the one before it to know where to start). PAGES_IN_FLIGHT pages
+  // are requested at once, so the database (on a pool, over several connections) produces the next pages while
+  // this one is checked. Each page is checked on its own (verify-page.ts); here the pages are joined up: the first
+  // event of each must have the expected seq and link to the last hash before it.
+  const pages: { from: number; to: number; text: Promise<string> }[] = [];
+  let nextFrom = expectedSeq;
+  const request = () => {
+    if (nextFrom > total) return;
+    const from = nextFrom;
+    const to = Math.min(total, from + batchSize - 1);
+    nextFrom = to + 1;
+    const text = fetchPage(db, from, to, batchSize);
+    text.catch(() => {}); // awaited in order below; a page left behind must not be an unhandled rejection
+    pages.push({ from, to, text });
+  };
+  if (!bad) for (let i = 0; i < PAGES_IN_FLIGHT; i++) request();
+  const hashAtSeq = claim && claim.size >= expectedSeq ? claim.size : 0;
+  while (pages.length > 0) {
+    const next = pages.shift() as (typeof pages)[number];
+    const text = await next.text;
+    request();
+    let page = verifyPage(text, hashAtSeq);
+    if (page.unordered) page = verifyPage(await fetchPage(db, next.from, next.to, batchSize, true), hashAtSeq);
+    if (page.count === 0 && !page.bad) continue; // an empty range: the next event found is a gap, or the log ends
+    if (page.firstSeq !== expectedSeq) {
+      bad = { seq: expectedSeq, reason: 'gap' };
+      break;
     }
+    if (page.firstPrevHash !== prevHex) {
+      bad = { seq: expectedSeq, reason: 'broken_link' };
+      break;
+    }
+    if (page.hashAt !== null) checkpointOk = toHexString(claim?.rootHash) === page.hashAt;
+    checked += page.count;
+    expectedSeq += page.count;
+    if (page.bad) {
+      bad = { seq: page.bad.seq, reason: page.bad.reason };
+      break;
+    }
+    prevHex = page.lastHash;
     options.onProgress?.({ checked, total });
     options.signal?.throwIfAborted();
   }
-  await page.catch(() => {});
+  await Promise.allSettled(pages.map((p) => p.text));
 
   // expectedSeq - 1 is the last seq that checked out (checked + trusted.size when starting from a checkpoint).
   if (!bad && expectedSeq - 1 < total) bad = { seq: expectedSeq, reason: 'truncated' };
@@ -198,4 +175,8 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
     reason: bad?.reason ?? null,
     checkpoint: claim ? { size: claim.size, ok: checkpointOk === true } : null,
   };
+}
+
+function toHexString(bytes: Uint8Array | undefined): string {
+  return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex') : '';
 }
