@@ -18,6 +18,7 @@ import { registerMagicLinkPages } from './pages/magic.ts';
 import { registerSetupPage } from './pages/setup.ts';
 import { mountRest } from './rest/index.ts';
 import { mountTrpc } from './trpc/mount.ts';
+import { serveWebUi } from './web/static.ts';
 
 export type { AppEnv } from './http/variables.ts';
 
@@ -45,6 +46,7 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   registerSetupPage(app);
   registerMagicLinkPages(app);
   mountTrpc(app);
+  serveWebUi(app);
 
   // A known path asked with another method is a 405 naming the allowed ones; anything else a 404.
   const routes = app.routes

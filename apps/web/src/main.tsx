@@ -1,28 +1,27 @@
-import { StrictMode, useEffect, useState } from 'react';
+import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { navigate } from 'wouter/use-browser-location';
+import { App, Providers } from './app.tsx';
+import { loginPathFor } from './session.tsx';
+import { createClient, createQueryClient } from './trpc.ts';
+import './styles.css';
 
-/** The admin UI's shell. Until the sign-in and admin pages land, it shows whether the server is ready. */
-function App() {
-  const [state, setState] = useState<'checking' | 'ready' | 'unavailable'>('checking');
-  useEffect(() => {
-    fetch('/readyz')
-      .then((r) => setState(r.ok ? 'ready' : 'unavailable'))
-      .catch(() => setState('unavailable'));
-  }, []);
-  return (
-    <main style={{ fontFamily: 'system-ui, sans-serif', maxWidth: 640, margin: '4rem auto', padding: '0 1rem' }}>
-      <h1>Keyledger</h1>
-      <p>Authentication with a log that proves it was not tampered with.</p>
-      <p role="status">Server: {state}</p>
-    </main>
-  );
-}
+const trpcClient = createClient();
+// A 401 on any query means the session ended (signed out elsewhere, revoked, disabled): back to sign-in.
+const queryClient = createQueryClient(() => {
+  const { pathname, search } = window.location;
+  if (pathname === '/login') return;
+  const to = loginPathFor(pathname, search.replace(/^\?/, ''));
+  navigate(`${to}${to.includes('?') ? '&' : '?'}signed_out=1`, { replace: true });
+});
 
 const root = document.getElementById('root');
 if (root) {
   createRoot(root).render(
     <StrictMode>
-      <App />
+      <Providers queryClient={queryClient} trpcClient={trpcClient}>
+        <App />
+      </Providers>
     </StrictMode>,
   );
 }
