@@ -216,3 +216,82 @@ export async function letFormSendOrigin(page: Page): Promise<void> {
     document.head.append(meta);
   });
 }
+
+export interface MailCapture {
+  readonly url: string;
+  readonly messages: { to: string[]; raw: string }[];
+  /** The sign-in link of the first message to `address` after `from` messages, as the recipient would click it. */
+  linkFor(address: string, from?: number, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Undoes quoted-printable, so a link reads as the recipient's mail client shows it. */
+const decodeQp = (raw: string) =>
+  raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+
+/** A real SMTP server on loopback that keeps every message: the server mails to it through KEYLEDGER_SMTP_URL. */
+export async function startMailCapture(): Promise<MailCapture> {
+  const { SMTPServer } = await import('smtp-server');
+  const messages: { to: string[]; raw: string }[] = [];
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        messages.push({
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: decodeQp(Buffer.concat(chunks).toString('utf8')),
+        });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    smtp.once('error', reject);
+    smtp.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = smtp.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    async linkFor(to, from = 0, timeoutMs = 15_000) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const m = messages.slice(from).find((x) => x.to.includes(to));
+        const link = m?.raw.match(/https?:\/\/[^\s"<>]+\/auth\/magic\?[^\s"<>]+/)?.[0];
+        if (link) return link.replaceAll('&amp;', '&');
+        if (Date.now() > end) throw new Error(`no sign-in link mailed to ${to} (${messages.length} messages)`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    close: () => new Promise<void>((resolve) => smtp.close(() => resolve())),
+  };
+}
+
+export interface OidcProvider {
+  readonly issuer: string;
+  /** The claims the next ID token carries (sub, email, email_verified, name). */
+  claims: Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+/** A loopback OpenID provider (oauth2-mock-server): its authorize endpoint answers at once with a code. */
+export async function startOidcProvider(): Promise<OidcProvider> {
+  const { OAuth2Server } = await import('oauth2-mock-server');
+  const server = new OAuth2Server();
+  await server.issuer.keys.generate('RS256');
+  await server.start(0, '127.0.0.1');
+  const provider: OidcProvider = {
+    issuer: server.issuer.url ?? '',
+    claims: {},
+    close: () => server.stop(),
+  };
+  server.service.on('beforeTokenSigning', (token: { payload: Record<string, unknown> }) => {
+    Object.assign(token.payload, provider.claims);
+  });
+  return provider;
+}

@@ -157,7 +157,8 @@ function InviteDialog({ onClose }: { onClose: () => void }) {
           </select>
         </label>
         <p className="muted small">
-          No password is set: they sign in by asking for an email link on the sign-in page, sent to this address.
+          They get an email with a sign-in link, valid for 15 minutes. No password is set; after the link expires they
+          ask for a new one on the sign-in page.
         </p>
         {create.error ? (
           <p className="form-error" role="alert">
