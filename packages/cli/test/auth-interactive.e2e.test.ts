@@ -82,6 +82,39 @@ describe('keyledger auth, interactive', () => {
     expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, user: { email: EMAIL }, method: 'session' });
   }, 120_000);
 
+  it('signs in by a mailed link, pasted masked (the server without SMTP prints its mail to its log)', async () => {
+    const pty = spawnPty(['auth', '--local'], { env, cwd: root });
+    await answerUrlAndMethod(pty, 1);
+    await pty.expect(/Email\s*$/);
+    pty.type(`${EMAIL}${ENTER}`);
+    await pty.expect(/Paste the link \(or its code\)\s*$/);
+    let link = '';
+    await expect
+      .poll(() => (link = new RegExp(`mail to ${EMAIL} [^:]*: (\\S+?)"`).exec(server.log())?.[1] ?? ''), {
+        timeout: 30_000,
+      })
+      .toMatch(/\/auth\/magic\?code=/);
+    pty.type(`${link}${ENTER}`);
+    expect(await pty.exited).toBe(0);
+    const screen = plain(pty.screen());
+    expect(screen).not.toContain(link);
+    expect(screen).toMatch(new RegExp(`signed in as ${EMAIL} \\(member\\)`));
+    const local = join(root, '.keyledger.toml');
+    expect(statSync(local).mode & 0o777).toBe(0o600);
+    expect(readFileSync(local, 'utf8')).toMatch(/session_token = "kl_ses_/);
+    const check = await runCli(['auth', 'check', '--json'], { env, cwd: root });
+    expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, credential: { source: 'local' } });
+    // The link works once.
+    const again = spawnPty(['auth'], { env, cwd: root });
+    await answerUrlAndMethod(again, 1);
+    await again.expect(/Email\s*$/);
+    again.type(`${EMAIL}${ENTER}`);
+    await again.expect(/Paste the link/);
+    again.type(`${link}${ENTER}`);
+    expect(await again.exited).toBe(3);
+    expect(plain(again.screen())).toMatch(/error: sign-in refused: the link is invalid, used or expired/);
+  }, 120_000);
+
   it('takes a pasted API key (masked) into a named profile, replacing the session saved there', async () => {
     const session = (await postJson(`${url}/v1/auth/pw/signin`, { email: EMAIL, password: PASSWORD })).access_token;
     await runCli(['auth', 'set', '--profile', 'ci', '--url', url, '--session-token', '-'], {
@@ -94,7 +127,7 @@ describe('keyledger auth, interactive', () => {
     expect(key).toMatch(/^kl_key_/);
 
     const pty = spawnPty(['auth', '--profile', 'ci'], { env, cwd: root });
-    await answerUrlAndMethod(pty, 2);
+    await answerUrlAndMethod(pty, 3);
     await pty.expect(/API key\s*$/);
     pty.type(`${key}${ENTER}`);
     expect(await pty.exited).toBe(0);
@@ -121,7 +154,7 @@ describe('keyledger auth, interactive', () => {
     expect(plain(pty.screen())).toMatch(/error: sign-in refused: wrong email or password/);
 
     const pasted = spawnPty(['auth'], { env, cwd: root });
-    await answerUrlAndMethod(pasted, 1);
+    await answerUrlAndMethod(pasted, 2);
     await pasted.expect(/Session token\s*$/);
     pasted.type(`kl_ses_not_a_real_session_token_0123456789${ENTER}`);
     expect(await pasted.exited).toBe(3);

@@ -23,7 +23,7 @@ export interface InteractiveFlags {
   local?: boolean;
 }
 
-type How = 'password' | 'session' | 'api_key';
+type How = 'password' | 'link' | 'session' | 'api_key';
 
 /** Why a URL will not do, or null when it will. */
 export function urlProblem(value: string): string | null {
@@ -36,7 +36,7 @@ export function urlProblem(value: string): string | null {
   return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? null : 'must be http:// or https://';
 }
 
-const TOKEN_PROBLEM: Record<Exclude<How, 'password'>, (v: string) => string | true> = {
+const TOKEN_PROBLEM: Record<Exclude<How, 'password' | 'link'>, (v: string) => string | true> = {
   session: (v) =>
     v.trim().length === 0
       ? 'paste the token'
@@ -51,22 +51,47 @@ const TOKEN_PROBLEM: Record<Exclude<How, 'password'>, (v: string) => string | tr
         : true,
 };
 
-/** A password sign-in over REST, which answers with a bearer token (tRPC's sign-in sets a browser cookie). */
-async function signIn(url: string, email: string, secret: string): Promise<{ token: string; expiresAt: string }> {
+interface TokenBody {
+  access_token?: string;
+  expires_at?: string;
+  status?: string;
+  error?: string;
+}
+
+/** A POST to the REST API (its sign-ins answer with a bearer token; tRPC's set a browser cookie). */
+async function post(url: string, path: string, body: unknown): Promise<{ status: number; body: TokenBody }> {
   let res: Response;
   try {
-    res = await fetch(`${url}/v1/auth/pw/signin`, {
+    res = await fetch(`${url}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
-      body: JSON.stringify({ email, password: secret }),
+      body: JSON.stringify(body),
     });
   } catch (error) {
     throw new Error(`cannot reach the server at ${url}: ${(error as Error).message}`, { cause: error });
   }
-  const body = (await res.json().catch(() => ({}))) as { access_token?: string; expires_at?: string; error?: string };
-  if (res.status === 401) throw new AuthError('sign-in refused: wrong email or password, or the account is disabled');
-  if (!res.ok || !body.access_token) throw new Error(`sign-in failed: ${body.error ?? `HTTP ${res.status}`}`);
-  return { token: body.access_token, expiresAt: body.expires_at ?? '' };
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as TokenBody };
+}
+
+function tokenOf(res: { status: number; body: TokenBody }, refused: string): { token: string; expiresAt: string } {
+  if (res.status === 401) throw new AuthError(refused);
+  if (res.status >= 300 || !res.body.access_token) {
+    throw new Error(`sign-in failed: ${res.body.error ?? `HTTP ${res.status}`}`);
+  }
+  return { token: res.body.access_token, expiresAt: res.body.expires_at ?? '' };
+}
+
+/** The code (and the address it was sent to) from a pasted sign-in link, or a bare code. */
+export function linkCode(pasted: string, email: string): { email: string; code: string } {
+  const text = pasted.trim();
+  try {
+    const link = new URL(text);
+    const code = link.searchParams.get('code');
+    if (code) return { email: link.searchParams.get('email') ?? email, code };
+  } catch {
+    // Not a URL: the code alone.
+  }
+  return { email, code: text };
 }
 
 /**
@@ -103,6 +128,7 @@ export async function interactiveAuth(flags: InteractiveFlags): Promise<void> {
         message: 'How do you sign in?',
         choices: [
           { name: 'Email and password (a session)', value: 'password' },
+          { name: 'Email me a sign-in link (a session)', value: 'link' },
           { name: 'Paste a session token (kl_ses_…)', value: 'session' },
           { name: 'Paste an API key (kl_key_…)', value: 'api_key' },
         ],
@@ -117,7 +143,30 @@ export async function interactiveAuth(flags: InteractiveFlags): Promise<void> {
         context,
       );
       const secret = await password({ message: 'Password', mask: '*', validate: (v) => v.length > 0 }, context);
-      const signedIn = await signIn(url, email.trim(), secret);
+      const signedIn = tokenOf(
+        await post(url, '/v1/auth/pw/signin', { email: email.trim(), password: secret }),
+        'sign-in refused: wrong email or password, or the account is disabled',
+      );
+      value = signedIn.token;
+      expiresAt = signedIn.expiresAt || null;
+    } else if (how === 'link') {
+      const email = (
+        await input(
+          { message: 'Email', validate: (v) => /^[^\s@]+@[^\s@]+$/.test(v.trim()) || 'an email address' },
+          context,
+        )
+      ).trim();
+      const sent = await post(url, '/v1/auth/magic-link', { email });
+      if (sent.status >= 300) throw new Error(`could not send a link: ${sent.body.error ?? `HTTP ${sent.status}`}`);
+      process.stderr.write(`A sign-in link is on its way to ${email} (if the address may sign in).\n`);
+      const pasted = await password(
+        { message: 'Paste the link (or its code)', mask: '*', validate: (v) => v.trim().length > 0 },
+        context,
+      );
+      const signedIn = tokenOf(
+        await post(url, '/v1/auth/magic-link/verify', linkCode(pasted, email)),
+        'sign-in refused: the link is invalid, used or expired; ask for a new one',
+      );
       value = signedIn.token;
       expiresAt = signedIn.expiresAt || null;
     } else {
