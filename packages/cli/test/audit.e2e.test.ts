@@ -141,6 +141,20 @@ describe('keyledger audit query', () => {
   });
 });
 
+describe('keyledger audit verify --online', () => {
+  it("has the server walk the chain (exit 0) with the profile's credential; refuses offline-only flags (2)", async () => {
+    const head = (await json<{ data: Event[] }>(['audit', 'query', '--order', 'desc', '--limit', '1']))
+      .data[0] as Event;
+    const verified = await json(['audit', 'verify', '--online']);
+    expect(verified).toMatchObject({ ok: true, first_bad_seq: null, head: { seq: head.seq } });
+    expect(verified.checked).toBe(head.seq);
+    const human = await runCli(['audit', 'verify', '--online'], { env: admin });
+    expect(human.stdout).toMatch(new RegExp(`^ok: ${head.seq} events verified, head ${head.seq} [0-9a-f]{64}`));
+    const misuse = await runCli(['audit', 'verify', '--online', '--public-key', 'x'], { env: admin });
+    expect(misuse.code).toBe(2);
+  });
+});
+
 describe('keyledger audit export', () => {
   it('streams JSON Lines to a 0600 file and CSV to stdout: the same events as the query, with the same filters', async () => {
     const all = (await json<{ data: Event[] }>(['audit', 'query', '--all'])).data;

@@ -13,8 +13,10 @@ import {
   verifyChain,
 } from '@keyledger/core';
 import type { Command } from 'commander';
+import { DEFAULT_PROFILE } from '../config/credentials.ts';
 import { offlineEnv, UsageError } from '../env.ts';
 import { openOffline } from '../offline-db.ts';
+import { call, connect } from '../online/client.ts';
 import { createOutput, EXIT } from '../output.ts';
 import { registerAuditOnline } from './audit-online.ts';
 
@@ -22,12 +24,33 @@ interface VerifyFlags {
   checkpoint?: string;
   publicKey?: string;
   json?: boolean;
+  online?: boolean;
+  profile?: string;
+}
+
+interface VerifyResult {
+  ok: boolean;
+  checked: number;
+  head: { seq: number; hash: string } | null;
+  first_bad_seq: number | null;
+  reason: string | null;
+  checkpoint: { size: number; ok: boolean } | null;
+}
+
+function verifyText(result: VerifyResult): string {
+  return result.ok
+    ? `ok: ${result.checked} events verified${result.head ? `, head ${result.head.seq} ${result.head.hash}` : ''}${
+        result.checkpoint ? `, checkpoint at ${result.checkpoint.size} holds` : ', no checkpoint to hold it to'
+      }`
+    : `FAILED at seq ${result.first_bad_seq}: ${result.reason} (${result.checked} events verified before it)`;
 }
 
 export function registerAudit(program: Command): void {
   const audit = program
     .command('audit')
-    .description('the event log: query, tail and export it (online); verify and checkpoint it (offline)');
+    .description(
+      'the event log: query, tail and export it (online); verify it (offline, or --online) and checkpoint it (offline)',
+    );
   registerAuditOnline(audit);
 
   audit
@@ -39,7 +62,19 @@ export function registerAudit(program: Command): void {
     )
     .option('--public-key <vkey>', 'the verifier key (default: derived from the signing key in the data directory)')
     .option('--json', 'machine-readable output')
+    .option('--online', "ask the server to verify (its latest exported checkpoint), with the profile's credential")
+    .option('--profile <name>', 'the credentials profile, with --online', DEFAULT_PROFILE)
     .action(async (flags: VerifyFlags) => {
+      if (flags.online) {
+        if (flags.checkpoint || flags.publicKey) {
+          throw new UsageError('--checkpoint and --public-key are for the offline verification, not with --online');
+        }
+        const online = connect(flags);
+        const result = await call(online, () => online.client.audit.verify.query());
+        online.out.result(result, verifyText(result));
+        process.exitCode = result.ok ? EXIT.ok : EXIT.failed;
+        return;
+      }
       const out = createOutput(Boolean(flags.json));
       const env = offlineEnv();
       const claim = await loadClaim(env, flags);
@@ -50,12 +85,7 @@ export function registerAudit(program: Command): void {
           onProgress: ({ checked, total }) => out.progress(checked, total, 'verifying'),
         });
         out.endProgress();
-        const human = result.ok
-          ? `ok: ${result.checked} events verified${result.head ? `, head ${result.head.seq} ${result.head.hash}` : ''}${
-              result.checkpoint ? `, checkpoint at ${result.checkpoint.size} holds` : ', no checkpoint to hold it to'
-            }`
-          : `FAILED at seq ${result.first_bad_seq}: ${result.reason} (${result.checked} events verified before it)`;
-        out.result(result, human);
+        out.result(result, verifyText(result));
         process.exitCode = result.ok ? EXIT.ok : EXIT.failed;
       } finally {
         await handle.close();
