@@ -111,4 +111,27 @@ describe('sign-in by email link and by a provider', () => {
     await page.getByRole('alert').filter({ hasText: 'sign-up is by invitation only' }).waitFor();
     await context.close();
   });
+
+  it('links a provider from the account page, which then signs the person in', async () => {
+    await createUser(server, 'linus@example.com', 'member', 'Linus');
+    const context = await newContext(browser, server);
+    const page = await context.newPage();
+    await signIn(page, 'linus@example.com', '/account');
+    await page.getByText('Not linked').waitFor();
+    // The provider knows this person under another, unverified address: the session proves who links it.
+    oidc.claims = { sub: 'acme-linus', email: 'linus@elsewhere.example', email_verified: false };
+    await page.getByRole('link', { name: 'Connect Acme SSO' }).click();
+    await page.waitForURL((u) => u.pathname === '/account');
+    await page.getByText('Linked', { exact: true }).waitFor();
+    await page.getByText(/linus@elsewhere.example/).waitFor();
+    await screenshots(page, 'account');
+
+    await page.getByRole('button', { name: /linus@example.com/ }).click();
+    await page.getByRole('menuitem', { name: 'Sign out' }).click();
+    await page.waitForURL((u) => u.pathname === '/login');
+    await page.getByRole('link', { name: 'Continue with Acme SSO' }).click();
+    await page.waitForURL((u) => u.pathname === '/keys');
+    await page.getByRole('button', { name: /linus@example.com/ }).waitFor();
+    await context.close();
+  });
 });

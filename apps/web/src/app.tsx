@@ -1,7 +1,8 @@
 import { type QueryClient, QueryClientProvider, useMutation } from '@tanstack/react-query';
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, useEffect, useRef, useState } from 'react';
 import { Link, Redirect, Route, Switch, useLocation } from 'wouter';
 import { BrandMark } from './components/icons.tsx';
+import { AccountPage } from './pages/account.tsx';
 import { AuditPage } from './pages/audit/explorer.tsx';
 import { KeysPage } from './pages/keys.tsx';
 import { LoginPage } from './pages/login.tsx';
@@ -42,6 +43,7 @@ export function App() {
               </Route>
               <Route path="/keys" component={KeysPage} />
               <Route path="/sessions" component={SessionsPage} />
+              <Route path="/account" component={AccountPage} />
               <Route path="/audit" component={AuditPage} />
               <Route path="/users">
                 <RequireAdmin>
@@ -79,6 +81,25 @@ function Shell({ children }: { children: ReactNode }) {
   const trpc = useTRPC();
   const [, navigate] = useLocation();
   const [menu, setMenu] = useState(false);
+  const account = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!menu) return;
+    // The menu closes on Escape (focus back on its button) and on a click anywhere else.
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return;
+      setMenu(false);
+      account.current?.querySelector('button')?.focus();
+    };
+    const onPointer = (e: MouseEvent) => {
+      if (!account.current?.contains(e.target as Node)) setMenu(false);
+    };
+    document.addEventListener('keydown', onKey);
+    document.addEventListener('mousedown', onPointer);
+    return () => {
+      document.removeEventListener('keydown', onKey);
+      document.removeEventListener('mousedown', onPointer);
+    };
+  }, [menu]);
   const signOut = useMutation(
     trpc.auth.signOut.mutationOptions({
       onSettled: () => {
@@ -102,7 +123,7 @@ function Shell({ children }: { children: ReactNode }) {
           {isAdmin(me) ? <NavLink href="/users">Users</NavLink> : null}
           <NavLink href="/audit">Audit log</NavLink>
         </nav>
-        <div className="account">
+        <div className="account" ref={account}>
           <button
             type="button"
             className="account-button"
@@ -123,6 +144,17 @@ function Shell({ children }: { children: ReactNode }) {
                   {me.email} · {me.role}
                 </div>
               </div>
+              <button
+                type="button"
+                role="menuitem"
+                className="menu-item"
+                onClick={() => {
+                  setMenu(false);
+                  navigate('/account');
+                }}
+              >
+                Your account
+              </button>
               <button
                 type="button"
                 role="menuitem"

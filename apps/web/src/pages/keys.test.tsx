@@ -109,3 +109,26 @@ describe('the API keys page', () => {
     expect(within(dialog).queryByRole('checkbox', { name: /users:/ })).toBeNull();
   });
 });
+
+describe('rotating a key', () => {
+  it('asks for the grace period and shows the successor once', async () => {
+    const user = userEvent.setup();
+    const rotate = vi.fn((_input: { id: string; grace_seconds: number }) => ({
+      ...KEY,
+      id: 'key_03',
+      key: 'kl_key_NextNextNextNextNextNextNext123456',
+    }));
+    page({ 'apiKeys.list': () => ({ data: [KEY], next_cursor: null }), 'apiKeys.rotate': rotate });
+    const row = await screen.findByRole('row', { name: /billing-service/ });
+    await user.click(within(row).getByRole('button', { name: 'Rotate' }));
+    const dialog = screen.getByRole('dialog', { name: 'Rotate “billing-service”' });
+    await user.selectOptions(within(dialog).getByLabelText('Grace period for the old key'), '0');
+    await user.click(within(dialog).getByRole('button', { name: 'Rotate key' }));
+    const reveal = await screen.findByRole('dialog', { name: 'Key rotated' });
+    expect(rotate.mock.calls[0]?.[0]).toEqual({ id: 'key_01', grace_seconds: 0 });
+    expect((within(reveal).getByLabelText('New API key') as HTMLInputElement).value).toBe(
+      'kl_key_NextNextNextNextNextNextNext123456',
+    );
+    expect(within(reveal).getByRole('note').textContent).toMatch(/shown only once/);
+  });
+});

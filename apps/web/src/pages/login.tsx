@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
-import { useLocation, useSearch } from 'wouter';
+import { Link, useLocation, useSearch } from 'wouter';
 import { BrandMark, MailIcon } from '../components/icons.tsx';
 import { codeOf, messageOf } from '../lib/errors.ts';
 import { useTRPC } from '../trpc.ts';
@@ -16,7 +16,7 @@ export const OAUTH_ERRORS: Record<string, string> = {
   signup_closed: 'There is no account for this address, and sign-up is by invitation only. Ask an admin to invite you.',
 };
 
-interface Provider {
+export interface Provider {
   id: string;
   name: string;
   type: string;
@@ -40,7 +40,8 @@ export function LoginPage() {
   const [mode, setMode] = useState<'password' | 'link'>('password');
   const [email, setEmail] = useState(params.get('email') ?? '');
 
-  if (me.isSuccess && !me.isFetching) {
+  const signedIn = me.isSuccess && !me.isFetching;
+  if (signedIn && !oauthError) {
     // Already signed in (e.g. the back button): straight on.
     queueMicrotask(() => navigate(next, { replace: true }));
   }
@@ -56,6 +57,16 @@ export function LoginPage() {
         {oauthError ? (
           <div className="callout callout-danger" role="alert">
             {OAUTH_ERRORS[oauthError] ?? 'Sign-in did not complete. Try again.'}
+            {signedIn ? (
+              <>
+                {' '}
+                You are still signed in as {me.data.email ?? me.data.id}:{' '}
+                <Link href="/account" className="link">
+                  back to your account
+                </Link>
+                .
+              </>
+            ) : null}
           </div>
         ) : null}
         {params.get('signed_out') ? (
@@ -221,8 +232,9 @@ function MagicLinkForm({ email, setEmail, next }: { email: string; setEmail: (v:
   );
 }
 
-function Providers({ next }: { next: string }) {
-  const providers = useQuery({
+/** The configured Google/OIDC providers, each with the URL that starts its sign-in (or linking). */
+export function useProviders() {
+  return useQuery({
     queryKey: ['oauth-providers'],
     queryFn: async (): Promise<Provider[]> => {
       const res = await fetch('/v1/auth/oauth/providers');
@@ -231,6 +243,10 @@ function Providers({ next }: { next: string }) {
     },
     staleTime: Number.POSITIVE_INFINITY,
   });
+}
+
+function Providers({ next }: { next: string }) {
+  const providers = useProviders();
   const list = providers.data ?? [];
   if (list.length === 0) return null;
   return (
