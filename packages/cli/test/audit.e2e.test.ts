@@ -38,8 +38,16 @@ let admin: Record<string, string>;
 const members: { id: string; email: string; token: string }[] = [];
 let scratch: string;
 
+/** Every CLI output of the suite, searched for secrets at the end. */
+const outputs: string[] = [];
+async function cli(args: string[], options: Parameters<typeof runCli>[1] = {}) {
+  const r = await runCli(args, options);
+  outputs.push(r.stdout + r.stderr);
+  return r;
+}
+
 async function json<T = any>(args: string[], env: Record<string, string> = admin): Promise<T> {
-  const r = await runCli([...args, '--json'], { env, cwd: scratch });
+  const r = await cli([...args, '--json'], { env, cwd: scratch });
   expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
   return JSON.parse(r.stdout) as T;
 }
@@ -103,7 +111,7 @@ describe('keyledger audit query', () => {
     expect((await json(['audit', 'query', '--since', '1h'])).data.length).toBe(Math.min(50, seqs.length));
     expect((await json(['audit', 'query', '--until', '1h'])).data).toEqual([]);
 
-    const human = await runCli(['audit', 'query', '--limit', '2'], { env: admin });
+    const human = await cli(['audit', 'query', '--limit', '2'], { env: admin });
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^SEQ\s+TIME\s+TYPE\s+ACTOR\s+STREAM\s+IP\n1\s+\S+\s+user\.registered\s/);
     expect(human.stdout).toContain('more: add --after 2');
@@ -127,13 +135,13 @@ describe('keyledger audit query', () => {
       [['--outcome', 'maybe'], /--outcome: must be success or failure/],
       [['--since', '1h', '--until', '2h'], /--since must be before --until/],
     ] as const) {
-      const r = await runCli(['audit', 'query', ...args, '--json'], { env: admin });
+      const r = await cli(['audit', 'query', ...args, '--json'], { env: admin });
       expect(r.code, args.join(' ')).toBe(2);
       expect(JSON.parse(r.stdout).error).toMatch(message);
     }
     // The server's own refusal of an input is a usage error too.
-    expect((await runCli(['audit', 'query', '--actor', 'bad id!'], { env: admin })).code).toBe(2);
-    const refused = await runCli(['audit', 'query'], {
+    expect((await cli(['audit', 'query', '--actor', 'bad id!'], { env: admin })).code).toBe(2);
+    const refused = await cli(['audit', 'query'], {
       env: { KEYLEDGER_URL: url, KEYLEDGER_TOKEN: 'kl_key_not_a_real_key_0123456789' },
     });
     expect(refused.code).toBe(3);
@@ -148,9 +156,9 @@ describe('keyledger audit verify --online', () => {
     const verified = await json(['audit', 'verify', '--online']);
     expect(verified).toMatchObject({ ok: true, first_bad_seq: null, head: { seq: head.seq } });
     expect(verified.checked).toBe(head.seq);
-    const human = await runCli(['audit', 'verify', '--online'], { env: admin });
+    const human = await cli(['audit', 'verify', '--online'], { env: admin });
     expect(human.stdout).toMatch(new RegExp(`^ok: ${head.seq} events verified, head ${head.seq} [0-9a-f]{64}`));
-    const misuse = await runCli(['audit', 'verify', '--online', '--public-key', 'x'], { env: admin });
+    const misuse = await cli(['audit', 'verify', '--online', '--public-key', 'x'], { env: admin });
     expect(misuse.code).toBe(2);
   });
 });
@@ -165,14 +173,14 @@ describe('keyledger audit export', () => {
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
     expect(lines.map((l) => JSON.parse(l) as Event)).toEqual(all);
 
-    const csv = await runCli(['audit', 'export', '--format', 'csv', '--type', 'session.*'], { env: admin });
+    const csv = await cli(['audit', 'export', '--format', 'csv', '--type', 'session.*'], { env: admin });
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stderr).toBe('');
     const rows = csv.stdout.trimEnd().split('\n');
     expect(rows[0]).toBe('seq,occurred_at,type,stream,actor_type,actor_id,ip,user_agent,request_id,data,hash');
     const sessionSeqs = all.filter((e) => e.type.startsWith('session.')).map((e) => e.seq);
     expect(rows.slice(1).map((r) => Number(r.split(',')[0]))).toEqual(sessionSeqs);
-    const human = await runCli(['audit', 'export', '--format', 'csv', '-o', join(scratch, 'a.csv')], { env: admin });
+    const human = await cli(['audit', 'export', '--format', 'csv', '-o', join(scratch, 'a.csv')], { env: admin });
     expect(human.stdout).toBe(
       `exported ${all.length} events (${statSync(join(scratch, 'a.csv')).size} bytes) to ${join(scratch, 'a.csv')}\n`,
     );
@@ -183,9 +191,9 @@ describe('keyledger audit export', () => {
     const pty = spawnPty(['audit', 'export', '--format', 'jsonl', '-o', file], { env: admin, cwd: scratch });
     expect(await pty.exited).toBe(0);
     expect(plain(pty.screen())).toMatch(/exporting \[#{30}\] 100%/);
-    expect((await runCli(['audit', 'export'], { env: admin })).code).toBe(2);
+    expect((await cli(['audit', 'export'], { env: admin })).code).toBe(2);
     const out = join(scratch, 'refused.jsonl');
-    const refused = await runCli(['audit', 'export', '--format', 'jsonl', '-o', out], {
+    const refused = await cli(['audit', 'export', '--format', 'jsonl', '-o', out], {
       env: { KEYLEDGER_URL: url, KEYLEDGER_TOKEN: 'kl_key_not_a_real_key_0123456789' },
     });
     expect(refused.code).toBe(3);
@@ -197,6 +205,7 @@ describe('keyledger audit export', () => {
 /** A long-running CLI process whose stdout is read line by line. */
 function follow(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.on('exit', () => outputs.push(`${lines.join('\n')}${partial}${stderr}`));
   const lines: string[] = [];
   let partial = '';
   let stderr = '';
@@ -237,7 +246,7 @@ function follow(args: string[], env: Record<string, string>) {
 describe('keyledger audit tail', () => {
   it('prints the latest events, oldest first, as a line or a JSON object each', async () => {
     const latest = (await json<{ data: Event[] }>(['audit', 'query', '--order', 'desc', '--limit', '3'])).data;
-    const tail = await runCli(['audit', 'tail', '-n', '3', '--json'], { env: admin });
+    const tail = await cli(['audit', 'tail', '-n', '3', '--json'], { env: admin });
     expect(tail.code).toBe(0);
     expect(
       tail.stdout
@@ -245,7 +254,7 @@ describe('keyledger audit tail', () => {
         .split('\n')
         .map((l) => JSON.parse(l) as Event),
     ).toEqual([...latest].reverse());
-    const human = await runCli(['audit', 'tail', '-n', '2', '--type', 'user.*'], { env: admin });
+    const human = await cli(['audit', 'tail', '-n', '2', '--type', 'user.*'], { env: admin });
     expect(human.code).toBe(0);
     const humanLines = human.stdout.trimEnd().split('\n');
     expect(humanLines).toHaveLength(2);
@@ -273,7 +282,7 @@ describe('keyledger audit tail', () => {
     // it printed.
     const port = new URL(url).port;
     await server.stop('SIGKILL');
-    const created = await runCli(['users', 'create', '--email', 'during.outage@example.com', '--json'], {
+    const created = await cli(['users', 'create', '--email', 'during.outage@example.com', '--json'], {
       env: store.env,
     });
     expect(created.code, created.stderr).toBe(0);
@@ -291,4 +300,10 @@ describe('keyledger audit tail', () => {
     expect(await tail.exited).toBe(0);
     expect(tail.stderr()).toMatch(/^connection lost \([^)\n]+\); reconnecting…\nreconnected\n$/);
   }, 300_000);
+
+  it('printed no admin key, session token or password anywhere', () => {
+    expect(outputs.length).toBeGreaterThan(20);
+    const secrets = [ADMIN_KEY, PASSWORD, ...members.map((m) => m.token)];
+    for (const text of outputs) for (const secret of secrets) expect(text.includes(secret)).toBe(false);
+  });
 });

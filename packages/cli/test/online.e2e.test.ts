@@ -1,33 +1,28 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createTestDb, type TestDb, testDatabaseUrl } from '@keyledger/db/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createServerStore,
+  postJson,
+  type Ran,
+  runCli,
+  type ServerStore,
+  startServer,
+  type TestServer,
+} from './harness.ts';
 
 /**
  * Every online command as an operator runs it: the `keyledger` binary as a process against the real server process
  * (on the suite's Postgres when it has one, else on the embedded database), reading --json. Each test has its own
  * HOME, XDG_CONFIG_HOME and working directory, so nothing touches the real home.
  */
-const BIN = fileURLToPath(new URL('../bin/keyledger.js', import.meta.url));
-const TSX = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
-const SERVER_MAIN = fileURLToPath(import.meta.resolve('@keyledger/server/main'));
 const ADMIN_KEY = 'cli-e2e-admin-environment-key-0123456789abcdef';
 const PASSWORD = 'saffron-glacier-tandem-58';
 const EMAIL = 'operator@example.com';
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-let dataDir: string;
-let pg: TestDb | undefined;
-let server: ChildProcess;
-let serverLog = '';
+let store: ServerStore;
+let server: TestServer;
 let url: string;
 let sessionToken: string;
 /** Every CLI output of the suite, to search for secrets at the end. */
@@ -38,33 +33,10 @@ let home: string;
 let xdg: string;
 let cwd: string;
 
-function run(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd,
-      env: {
-        ...process.env,
-        DATABASE_URL: '',
-        TEST_DATABASE_URL: '',
-        KEYLEDGER_URL: '',
-        KEYLEDGER_TOKEN: '',
-        KEYLEDGER_SESSION_TOKEN: '',
-        HOME: home,
-        XDG_CONFIG_HOME: xdg,
-        ...env,
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end(stdin ?? '');
-    child.on('exit', (code) => {
-      outputs.push({ args, text: stdout + stderr });
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function run(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Ran> {
+  const r = await runCli(args, { env: { HOME: home, XDG_CONFIG_HOME: xdg, ...env }, cwd, stdin });
+  outputs.push({ args, text: r.stdout + r.stderr });
+  return r;
 }
 
 async function json<T = any>(args: string[], env?: Record<string, string>, stdin?: string): Promise<T> {
@@ -73,62 +45,20 @@ async function json<T = any>(args: string[], env?: Record<string, string>, stdin
   return JSON.parse(r.stdout) as T;
 }
 
-async function rest(path: string, body: unknown): Promise<any> {
-  const res = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(res.status, `${path}: ${await res.clone().text()}`).toBeLessThan(300);
-  return res.json();
-}
+const rest = (path: string, body: unknown): Promise<any> => postJson(`${url}${path}`, body);
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'keyledger-cli-online-'));
-  if (testDatabaseUrl()) pg = await createTestDb();
-  server = spawn(TSX, [SERVER_MAIN], {
-    env: {
-      ...process.env,
-      DATABASE_URL: pg?.url ?? '',
-      TEST_DATABASE_URL: '',
-      DATABASE_MIGRATION_URL: '',
-      KEYLEDGER_REQUIRE_POSTGRES: '',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      KEYLEDGER_DATA_DIR: dataDir,
-      KEYLEDGER_ADMIN_API_KEY: ADMIN_KEY,
-      KEYLEDGER_SIGNUP: 'open',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout?.on('data', (d) => (serverLog += d));
-  server.stderr?.on('data', (d) => (serverLog += d));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${serverLog}`)), 60_000);
-    const onData = () => {
-      const m = serverLog.match(/listening on (http:\/\/[^"\s]+)/);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1].replace(/\/+$/, ''));
-      }
-    };
-    server.stdout?.on('data', onData);
-    server.stderr?.on('data', onData);
-    server.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${serverLog}`)));
-  });
+  store = await createServerStore();
+  server = await startServer(store, { KEYLEDGER_ADMIN_API_KEY: ADMIN_KEY });
+  url = server.url;
   const signedUp = await rest('/v1/auth/pw/signup', { email: EMAIL, password: PASSWORD });
   sessionToken = signedUp.access_token;
   expect(sessionToken).toMatch(/^kl_ses_/);
 }, 300_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
-  }
-  await pg?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await server?.stop();
+  await store?.close();
 });
 
 beforeEach(() => {
@@ -295,6 +225,6 @@ describe('keyledger online commands against the real server', () => {
         expect(o.text.includes(secret), `${o.args.join(' ')} printed a secret`).toBe(false);
       }
     }
-    expect(serverLog).not.toContain(ADMIN_KEY);
+    expect(server.log()).not.toContain(ADMIN_KEY);
   });
 });
