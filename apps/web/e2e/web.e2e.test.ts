@@ -182,6 +182,10 @@ describe('a running deployment', () => {
     await admin.getByRole('heading', { name: 'Mallory' }).waitFor();
     await admin.getByText('signed in').first().waitFor();
     await screenshots(admin, 'user');
+    await admin.getByRole('button', { name: 'Rename' }).click();
+    await admin.getByRole('dialog', { name: 'Rename user' }).getByLabel('Name').fill('Mallory Moriarty');
+    await admin.getByRole('button', { name: 'Save name' }).click();
+    await admin.getByRole('heading', { name: 'Mallory Moriarty' }).waitFor();
     await admin.getByRole('button', { name: 'Disable user' }).click();
     await admin.getByRole('dialog').getByRole('button', { name: 'Disable user' }).click();
     await admin.getByText('Disabled', { exact: true }).first().waitFor();
@@ -240,6 +244,10 @@ describe('a running deployment', () => {
     const detail = page.getByRole('complementary');
     await detail.getByTestId('event-data').getByText('nobody@example.com').waitFor();
     await detail.getByText('linked').waitFor();
+    // The open event is in the URL: a reload (or a shared link) shows it again.
+    await page.waitForURL(/event=/);
+    await page.reload();
+    await page.getByRole('complementary').getByTestId('event-data').getByText('nobody@example.com').waitFor();
 
     await screenshots(page, 'audit-event');
     await detail.getByRole('button', { name: 'Close event details' }).click();

@@ -37,7 +37,8 @@ export function LoginPage() {
   const trpc = useTRPC();
   // Asked afresh on every visit: a cached answer from before a revocation must not bounce the person back in.
   const me = useQuery({ ...trpc.auth.me.queryOptions(), retry: false, refetchOnMount: 'always' });
-  const [mode, setMode] = useState<'password' | 'link'>('password');
+  // Arriving with an address (from a used or expired link's page) means asking for a new link.
+  const [mode, setMode] = useState<'password' | 'link'>(params.has('email') ? 'link' : 'password');
   const [email, setEmail] = useState(params.get('email') ?? '');
 
   const signedIn = me.isSuccess && !me.isFetching;

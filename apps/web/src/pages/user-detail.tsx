@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'wouter';
 import { ConfirmDialog } from '../components/confirm-dialog.tsx';
+import { Dialog } from '../components/dialog.tsx';
 import { EmptyState, ErrorState, Loading, PageHeader } from '../components/states.tsx';
 import { messageOf } from '../lib/errors.ts';
 import { describeUserAgent, formatDateTime, formatRelative } from '../lib/format.ts';
@@ -103,6 +104,7 @@ export function UserDetailPage({ id }: { id: string }) {
   );
   const events = useQuery(trpc.audit.query.queryOptions({ subject: id, order: 'desc', limit: 25 }));
   const [confirm, setConfirm] = useState<'disable' | 'enable' | 'signout' | null>(null);
+  const [renaming, setRenaming] = useState(false);
   const invalidate = () => {
     void queryClient.invalidateQueries({ queryKey: trpc.users.pathKey() });
     void queryClient.invalidateQueries({ queryKey: trpc.audit.pathKey() });
@@ -148,6 +150,9 @@ export function UserDetailPage({ id }: { id: string }) {
         }
         actions={
           <>
+            <button type="button" className="btn" onClick={() => setRenaming(true)}>
+              Rename
+            </button>
             <button type="button" className="btn" onClick={() => setConfirm('signout')}>
               Sign out everywhere
             </button>
@@ -255,7 +260,10 @@ export function UserDetailPage({ id }: { id: string }) {
             {events.data.data.map((e) => (
               <li key={e.id}>
                 <span>
-                  <code className="mono">{e.type}</code> <span className="muted small">#{e.seq}</span>
+                  <Link href={`/audit?user=${encodeURIComponent(u.id)}&event=${e.id}`} className="link mono">
+                    {e.type}
+                  </Link>{' '}
+                  <span className="muted small">#{e.seq}</span>
                 </span>
                 <span className="muted small">
                   <time dateTime={e.occurred_at}>{formatDateTime(e.occurred_at)}</time> · {e.meta.actor.type}
@@ -267,6 +275,7 @@ export function UserDetailPage({ id }: { id: string }) {
         )}
       </section>
 
+      {renaming ? <RenameDialog id={u.id} name={u.name ?? ''} onClose={() => setRenaming(false)} /> : null}
       {confirm === 'disable' ? (
         <ConfirmDialog
           open
@@ -310,5 +319,48 @@ export function UserDetailPage({ id }: { id: string }) {
         </ConfirmDialog>
       ) : null}
     </>
+  );
+}
+
+function RenameDialog({ id, name, onClose }: { id: string; name: string; onClose: () => void }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [value, setValue] = useState(name);
+  const rename = useMutation(
+    trpc.users.update.mutationOptions({
+      onSuccess: () => {
+        void queryClient.invalidateQueries({ queryKey: trpc.users.pathKey() });
+        onClose();
+      },
+    }),
+  );
+  return (
+    <Dialog open title="Rename user" onClose={onClose}>
+      <form
+        className="stack"
+        onSubmit={(e) => {
+          e.preventDefault();
+          rename.mutate({ id, name: value.trim() });
+        }}
+      >
+        <label className="field">
+          <span className="field-label">Name</span>
+          <input className="input" required maxLength={200} value={value} onChange={(e) => setValue(e.target.value)} />
+        </label>
+        {rename.error ? (
+          <p className="form-error" role="alert">
+            {messageOf(rename.error)}
+          </p>
+        ) : null}
+        <div className="dialog-actions">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" disabled={rename.isPending || !value.trim()}>
+            {rename.isPending ? 'Saving…' : 'Save name'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }

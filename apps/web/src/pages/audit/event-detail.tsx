@@ -27,6 +27,8 @@ export function EventDetail({
     ),
   );
   const prevEvent = prev.data?.data[0]?.seq === event.seq - 1 ? prev.data.data[0] : undefined;
+  // The first signed checkpoint that covers this event, if one does yet.
+  const full = useQuery(trpc.audit.get.queryOptions({ id: event.id }, { staleTime: 30_000 }));
   return (
     <aside className="detail" aria-label={`Event ${event.seq}`}>
       <div className="detail-head">
@@ -105,6 +107,19 @@ export function EventDetail({
             </>
           ) : (
             <span className="muted">#{event.seq - 1} is not visible to you.</span>
+          )}
+        </dd>
+        <dt>Checkpoint</dt>
+        <dd>
+          {full.isPending ? (
+            <span className="muted">Looking…</span>
+          ) : full.data?.checkpoint ? (
+            <>
+              Covered by the signed checkpoint of size {full.data.checkpoint.size}{' '}
+              <span className="badge badge-success">signed</span>
+            </>
+          ) : (
+            <span className="muted">Not covered by a signed checkpoint yet.</span>
           )}
         </dd>
       </dl>

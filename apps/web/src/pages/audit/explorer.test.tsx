@@ -85,6 +85,11 @@ describe('the audit explorer', () => {
         input.order === 'asc'
           ? { data: [event(2, 'user.registered')], next_cursor: null }
           : { data: [event(3, 'signin.failed'), event(2, 'user.registered')], next_cursor: null },
+      'audit.get': (input: { id: string }) => ({
+        ...event(3, 'signin.failed'),
+        id: input.id,
+        checkpoint: { size: 1000, note: 'note' },
+      }),
     });
     const list = await screen.findByRole('list', { name: 'Audit events' });
     const rows = within(list).getAllByRole('button');
@@ -96,6 +101,7 @@ describe('the audit explorer', () => {
     // The previous event's hash is this one's prev_hash: linked.
     expect(await within(detail).findByText('linked')).toBeTruthy();
     expect(within(detail).getByRole('button', { name: /#2 user.registered/ })).toBeTruthy();
+    expect(await within(detail).findByText(/Covered by the signed checkpoint of size 1000/)).toBeTruthy();
   });
 
   it('loads the next keyset page from the cursor', async () => {

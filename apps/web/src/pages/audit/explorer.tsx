@@ -31,7 +31,10 @@ export function AuditPage() {
   const me = useMe();
   const search = useSearch();
   const [, navigate] = useLocation();
-  const filters = useMemo(() => filtersFromSearch(search), [search]);
+  // The filters as a string: opening an event (also in the URL) does not change them.
+  const filterKey = searchFromFilters(filtersFromSearch(search));
+  const filters = useMemo(() => filtersFromSearch(filterKey.slice(1)), [filterKey]);
+  const eventId = new URLSearchParams(search).get('event');
   // Relative ranges are anchored when the filters change, so the query key stays put between renders.
   // biome-ignore lint/correctness/useExhaustiveDependencies: re-anchor exactly when the filters change
   const anchor = useMemo(() => Date.now(), [filters]);
@@ -74,7 +77,16 @@ export function AuditPage() {
     return out.sort((a, b) => b.seq - a.seq);
   }, [liveEvents, pages.data]);
   const fresh = useMemo(() => new Set(liveEvents.map((e) => e.id)), [liveEvents]);
-  const [selected, setSelected] = useState<AuditEvent | null>(null);
+  // The open event lives in the URL (a link to it can be shared); it is found in the rows or fetched by id.
+  const linked = useQuery(
+    trpc.audit.get.queryOptions(
+      { id: eventId ?? '' },
+      { enabled: eventId !== null && !rows.some((e) => e.id === eventId) },
+    ),
+  );
+  const selected = eventId ? (rows.find((e) => e.id === eventId) ?? linked.data ?? null) : null;
+  const setSelected = (e: AuditEvent | null) =>
+    navigate(`/audit${searchFromFilters(filters, e?.id ?? null)}`, { replace: true });
   const head = rows[0]?.seq ?? null;
   const verify = useVerify();
 
