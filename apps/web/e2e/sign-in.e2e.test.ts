@@ -75,7 +75,7 @@ describe('sign-in by email link and by a provider', () => {
     const sent = mail.messages.length;
     await dialog.getByRole('button', { name: 'Invite' }).click();
     await admin.getByRole('heading', { name: 'Newcomer' }).waitFor();
-    await admin.getByText('Invited', { exact: true }).waitFor();
+    await admin.getByText('Unverified', { exact: true }).waitFor();
 
     const link = await mail.linkFor('newcomer@example.com', sent);
     const inviteeContext = await newContext(browser, server);

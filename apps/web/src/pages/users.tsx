@@ -114,7 +114,13 @@ export function RoleBadge({ role }: { role: string }) {
 
 export function StatusBadge({ user }: { user: User }) {
   if (user.disabled) return <span className="badge badge-danger">Disabled</span>;
-  if (!user.email_verified) return <span className="badge badge-warning">Invited</span>;
+  if (!user.email_verified) {
+    return (
+      <span className="badge badge-warning" title="Has not yet used an emailed link or a provider that vouches for it">
+        Unverified
+      </span>
+    );
+  }
   return <span className="badge badge-success">Active</span>;
 }
 

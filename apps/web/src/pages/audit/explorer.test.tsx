@@ -142,4 +142,14 @@ describe('the audit explorer', () => {
     expect(result.textContent).toContain('Chain broken at seq 42');
     expect(within(result).getByRole('button', { name: 'Show event #42' })).toBeTruthy();
   });
+
+  it('keeps only the rows in view in the page, however many are loaded', async () => {
+    const many = Array.from({ length: 1000 }, (_, i) => event(1000 - i));
+    explorer({ 'audit.query': () => ({ data: many, next_cursor: null }) });
+    const list = await screen.findByRole('list', { name: 'Audit events' });
+    const rendered = within(list).getAllByRole('button').length;
+    expect(rendered).toBeGreaterThan(5);
+    expect(rendered).toBeLessThan(60);
+    expect(screen.getByText('1,000 events')).toBeTruthy();
+  });
 });
