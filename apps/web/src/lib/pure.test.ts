@@ -46,6 +46,22 @@ describe('the chart buckets', () => {
   });
 });
 
+describe('the chart over a long span', () => {
+  it('counts by day, at most 72 bars, the newest last', () => {
+    const now = Date.UTC(2026, 10, 22, 12);
+    const rows = Array.from({ length: 100 }, (_, d) => ({
+      hour: new Date(now - d * 86_400_000).toISOString(),
+      type: 'user.registered',
+      count: 1,
+    }));
+    const { buckets, size } = bucketize(rows, now);
+    expect(size).toBe(86_400_000);
+    expect(buckets).toHaveLength(72);
+    expect(buckets.at(-1)?.start).toBe(Date.UTC(2026, 10, 22));
+    expect(buckets.every((b) => b.total === 1)).toBe(true);
+  });
+});
+
 describe('safeNext', () => {
   it('keeps local paths and refuses anything that could leave the origin', () => {
     expect(safeNext('/audit?type=x')).toBe('/audit?type=x');

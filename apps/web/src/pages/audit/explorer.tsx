@@ -184,6 +184,9 @@ export function AuditPage() {
 
 function FilterBar({ value, onApply, admin }: { value: Filters; onApply: (f: Filters) => void; admin: boolean }) {
   const [draft, setDraft] = useState(value);
+  // On a phone the filters fold behind a button, so the events are on the first screen.
+  const [open, setOpen] = useState(false);
+  const active = [value.type, value.actor, value.user].filter(Boolean).length + (value.range === 'all' ? 0 : 1);
   useEffect(() => setDraft(value), [value]);
   const set = <K extends keyof Filters>(k: K, v: Filters[K]) => setDraft((d) => ({ ...d, [k]: v }));
   const submit = (e: FormEvent) => {
@@ -192,103 +195,119 @@ function FilterBar({ value, onApply, admin }: { value: Filters; onApply: (f: Fil
   };
   const dirty = JSON.stringify(draft) !== JSON.stringify(value);
   return (
-    <form className="filter-bar" onSubmit={submit} aria-label="Filter events">
-      <label className="field">
-        <span className="field-label">Type</span>
-        <input
-          className="input mono"
-          list="event-types"
-          placeholder="e.g. api_key.*, signin.failed"
-          value={draft.type}
-          onChange={(e) => set('type', e.target.value)}
-          name="type"
-        />
-        <datalist id="event-types">
-          {EVENT_TYPES.map((t) => (
-            <option key={t} value={t} />
-          ))}
-        </datalist>
-      </label>
-      <label className="field">
-        <span className="field-label">Actor</span>
-        <input
-          className="input mono"
-          placeholder="a user, key or env: id"
-          value={draft.actor}
-          onChange={(e) => set('actor', e.target.value)}
-          name="actor"
-        />
-      </label>
-      {admin ? (
+    <>
+      <button
+        type="button"
+        className="btn filter-toggle"
+        aria-expanded={open}
+        aria-controls="filter-bar"
+        onClick={() => setOpen((o) => !o)}
+      >
+        Filters{active ? ` (${active})` : ''}
+      </button>
+      <form
+        id="filter-bar"
+        className={open ? 'filter-bar open' : 'filter-bar'}
+        onSubmit={submit}
+        aria-label="Filter events"
+      >
         <label className="field">
-          <span className="field-label">User</span>
+          <span className="field-label">Type</span>
           <input
             className="input mono"
-            placeholder="the user an event is about"
-            value={draft.user}
-            onChange={(e) => set('user', e.target.value)}
-            name="user"
+            list="event-types"
+            placeholder="e.g. api_key.*, signin.failed"
+            value={draft.type}
+            onChange={(e) => set('type', e.target.value)}
+            name="type"
+          />
+          <datalist id="event-types">
+            {EVENT_TYPES.map((t) => (
+              <option key={t} value={t} />
+            ))}
+          </datalist>
+        </label>
+        <label className="field">
+          <span className="field-label">Actor</span>
+          <input
+            className="input mono"
+            placeholder="a user, key or env: id"
+            value={draft.actor}
+            onChange={(e) => set('actor', e.target.value)}
+            name="actor"
           />
         </label>
-      ) : null}
-      <label className="field">
-        <span className="field-label">Time</span>
-        <select
-          className="input"
-          value={draft.range}
-          name="range"
-          onChange={(e) => {
-            const range = e.target.value as RangeKey;
-            const next = { ...draft, range };
-            setDraft(next);
-            // A preset needs nothing more: apply it at once. A custom range waits for its dates.
-            if (range !== 'custom') onApply(next);
-          }}
-        >
-          {Object.entries(RANGES).map(([k, r]) => (
-            <option key={k} value={k}>
-              {r.label}
-            </option>
-          ))}
-        </select>
-      </label>
-      {draft.range === 'custom' ? (
-        <>
+        {admin ? (
           <label className="field">
-            <span className="field-label">From</span>
+            <span className="field-label">User</span>
             <input
-              className="input"
-              type="datetime-local"
-              value={draft.since}
-              onChange={(e) => set('since', e.target.value)}
+              className="input mono"
+              placeholder="the user an event is about"
+              value={draft.user}
+              onChange={(e) => set('user', e.target.value)}
+              name="user"
             />
           </label>
-          <label className="field">
-            <span className="field-label">Until</span>
-            <input
-              className="input"
-              type="datetime-local"
-              value={draft.until}
-              onChange={(e) => set('until', e.target.value)}
-            />
-          </label>
-        </>
-      ) : null}
-      <div className="filter-actions">
-        <button type="submit" className="btn btn-primary" disabled={!dirty}>
-          Apply
-        </button>
-        <button
-          type="button"
-          className="btn"
-          onClick={() => {
-            setDraft(EMPTY_FILTERS);
-            onApply(EMPTY_FILTERS);
-          }}
-        >
-          Clear
-        </button>
-      </div>
-    </form>
+        ) : null}
+        <label className="field">
+          <span className="field-label">Time</span>
+          <select
+            className="input"
+            value={draft.range}
+            name="range"
+            onChange={(e) => {
+              const range = e.target.value as RangeKey;
+              const next = { ...draft, range };
+              setDraft(next);
+              // A preset needs nothing more: apply it at once. A custom range waits for its dates.
+              if (range !== 'custom') onApply(next);
+            }}
+          >
+            {Object.entries(RANGES).map(([k, r]) => (
+              <option key={k} value={k}>
+                {r.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {draft.range === 'custom' ? (
+          <>
+            <label className="field">
+              <span className="field-label">From</span>
+              <input
+                className="input"
+                type="datetime-local"
+                value={draft.since}
+                onChange={(e) => set('since', e.target.value)}
+              />
+            </label>
+            <label className="field">
+              <span className="field-label">Until</span>
+              <input
+                className="input"
+                type="datetime-local"
+                value={draft.until}
+                onChange={(e) => set('until', e.target.value)}
+              />
+            </label>
+          </>
+        ) : null}
+        <div className="filter-actions">
+          <button type="submit" className="btn btn-primary" disabled={!dirty}>
+            Apply
+          </button>
+          <button
+            type="button"
+            className="btn"
+            onClick={() => {
+              setDraft(EMPTY_FILTERS);
+              onApply(EMPTY_FILTERS);
+            }}
+          >
+            Clear
+          </button>
+        </div>
+      </form>
+    </>
   );
 }
