@@ -23,6 +23,10 @@ export interface ChainHeadTable {
   id: ColumnType<boolean, boolean, never>;
   seq: BigIntColumn;
   hash: Uint8Array;
+  /** The newest occurred_at appended so far (null before the first event). */
+  latest_at: Timestamp | null;
+  /** The most an event's occurred_at has ever been earlier than one appended before it, in ms. */
+  max_lateness_ms: ColumnType<string | number, string | number | undefined, string | number>;
 }
 
 export interface CheckpointsTable {

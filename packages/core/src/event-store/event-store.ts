@@ -129,12 +129,19 @@ export class EventStore {
   async #write(batch: readonly PreparedAppend[]): Promise<{ outcomes: Outcome[]; head: ChainHead }> {
     return this.#db.transaction().execute(async (trx) => {
       // The chain lock: every appender, in every process, queues here, so seq is gap-free and the chain linear.
-      const locked = await sql<{ seq: number | string; hash: Uint8Array }>`
-        select seq, hash from chain_head where id for update`.execute(trx);
+      const locked = await sql<{
+        seq: number | string;
+        hash: Uint8Array;
+        latest_at: Date | string | null;
+        max_lateness_ms: number | string;
+      }>`select seq, hash, latest_at, max_lateness_ms from chain_head where id for update`.execute(trx);
       const headRow = locked.rows[0];
       if (!headRow) throw new Error('chain_head is missing: the database was not migrated');
       let seq = Number(headRow.seq);
       let prevHash: Uint8Array = headRow.hash;
+      // How far out of time order the log is (clocks differ between instances): audit time filters rely on it.
+      let latestMs = headRow.latest_at === null ? null : new Date(headRow.latest_at).getTime();
+      let maxLatenessMs = Number(headRow.max_lateness_ms);
 
       const versions = await currentVersions(trx, [...new Set(batch.flatMap((a) => a.streams.map((s) => s.stream)))]);
       const outcomes: Outcome[] = [];
@@ -191,6 +198,11 @@ export class EventStore {
           versions.set(s.stream, version);
         }
         for (const m of append.outbox) outbox.push({ seq, ...m, createdAt: append.occurredAt });
+        if (events.length > 0) {
+          const at = append.occurredAt.getTime();
+          if (latestMs !== null && at < latestMs) maxLatenessMs = Math.max(maxLatenessMs, latestMs - at);
+          latestMs = latestMs === null ? at : Math.max(latestMs, at);
+        }
         rows.push(...events);
         outcomes.push({ ok: true, events });
       }
@@ -207,7 +219,9 @@ export class EventStore {
               }),
             )}`.execute(trx);
         }
-        await sql`update chain_head set seq = ${seq}, hash = ${prevHash} where id`.execute(trx);
+        await sql`update chain_head set seq = ${seq}, hash = ${prevHash},
+          latest_at = cast(${new Date(latestMs ?? 0).toISOString()} as timestamptz), max_lateness_ms = ${maxLatenessMs}
+          where id`.execute(trx);
         for (const event of rows) {
           for (const projection of this.#projections) await projection.apply(trx, event);
         }

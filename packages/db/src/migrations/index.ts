@@ -5,6 +5,7 @@ import * as audit from './2026-11-22T1800-audit.ts';
 import * as magicLinks from './2026-11-22T1900-magic-links.ts';
 import * as oauth from './2026-11-22T1930-oauth.ts';
 import * as oauthLinking from './2026-11-22T2000-oauth-linking.ts';
+import * as timeOrder from './2026-11-22T2030-time-order.ts';
 
 /**
  * Every migration, by its dated name. A static list (not a folder scan) so the set is the same however the
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22T1900-magic-links': magicLinks,
   '2026-11-22T1930-oauth': oauth,
   '2026-11-22T2000-oauth-linking': oauthLinking,
+  '2026-11-22T2030-time-order': timeOrder,
 };
