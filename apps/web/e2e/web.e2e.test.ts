@@ -96,6 +96,8 @@ describe('a running deployment', () => {
     for (const scope of ['keys:write', 'sessions:read', 'sessions:write', 'audit:read']) {
       await dialog.getByRole('checkbox', { name: new RegExp(scope) }).uncheck();
     }
+    // Usable only from this machine: the fetch below comes from loopback.
+    await dialog.getByLabel('Allowed IP addresses (optional)').fill('127.0.0.1, ::1');
     await dialog.getByRole('button', { name: 'Create key' }).click();
 
     const reveal = page.getByRole('dialog', { name: 'Key created' });

@@ -81,6 +81,18 @@ function Shell({ children }: { children: ReactNode }) {
   const trpc = useTRPC();
   const [, navigate] = useLocation();
   const [menu, setMenu] = useState(false);
+  const [location] = useLocation();
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs on each navigation, which is the point
+  useEffect(() => {
+    // After a client-side navigation, a screen reader starts at the new page, as after a full load.
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.focus({ preventScroll: true });
+  }, [location]);
   const account = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!menu) return;
@@ -179,7 +191,7 @@ function Shell({ children }: { children: ReactNode }) {
           ) : null}
         </div>
       </header>
-      <main id="main" className="content" tabIndex={-1}>
+      <main id="main" className="content" tabIndex={-1} ref={main}>
         {children}
       </main>
     </div>

@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { type ReactNode, useEffect } from 'react';
 import { messageOf } from '../lib/errors.ts';
 
 export function Loading({ label = 'Loading…' }: { label?: string }) {
@@ -43,6 +43,10 @@ export function PageHeader({
   description?: ReactNode;
   actions?: ReactNode;
 }) {
+  // The tab and the history say where one is.
+  useEffect(() => {
+    document.title = `${title} · Keyledger`;
+  }, [title]);
   return (
     <header className="page-header">
       <div>

@@ -86,6 +86,7 @@ describe('the API keys page', () => {
     await user.type(within(dialog).getByLabelText('Name'), 'ci');
     await user.click(within(dialog).getByRole('checkbox', { name: /audit:read/ }));
     await user.selectOptions(within(dialog).getByLabelText('Expires'), 'never');
+    await user.type(within(dialog).getByLabelText('Allowed IP addresses (optional)'), '10.0.0.0/8, 127.0.0.1');
     await user.click(within(dialog).getByRole('button', { name: 'Create key' }));
 
     const reveal = await screen.findByRole('dialog', { name: 'Key created' });
@@ -96,6 +97,7 @@ describe('the API keys page', () => {
       name: 'ci',
       scopes: ['profile:read', 'keys:read', 'keys:write', 'sessions:read', 'sessions:write'],
       expires_at: null,
+      ip_allowlist: ['10.0.0.0/8', '127.0.0.1'],
     });
     await user.click(within(reveal).getByRole('button', { name: 'I have saved it' }));
     await waitFor(() => expect(screen.queryByDisplayValue(/kl_key_Secret/)).toBeNull());

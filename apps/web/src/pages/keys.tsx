@@ -135,8 +135,16 @@ function KeyTable({
             const expired = k.expires_at !== null && new Date(k.expires_at).getTime() < Date.now();
             return (
               <tr key={k.id} data-testid={`key-${k.id}`}>
-                <td data-label="Name" className="strong">
-                  {k.name ?? <span className="muted">Unnamed</span>}
+                <td data-label="Name">
+                  <div>
+                    <span className="strong">{k.name ?? <span className="muted">Unnamed</span>}</span>
+                    {k.ip_allowlist?.length ? (
+                      <span className="muted small block" title={k.ip_allowlist.join(', ')}>
+                        only from {k.ip_allowlist.slice(0, 2).join(', ')}
+                        {k.ip_allowlist.length > 2 ? ` +${k.ip_allowlist.length - 2}` : ''}
+                      </span>
+                    ) : null}
+                  </div>
                 </td>
                 <td data-label="Key">
                   <code className="mono">{k.start}…</code>
@@ -207,6 +215,7 @@ export function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; o
   const [scopes, setScopes] = useState<string[]>(ownScopes.filter((s) => !s.startsWith('users:')));
   const [expiry, setExpiry] = useState<string>('90');
   const [customDate, setCustomDate] = useState('');
+  const [ips, setIps] = useState('');
   const create = useMutation(
     trpc.apiKeys.create.mutationOptions({
       onSuccess: (key) => {
@@ -224,10 +233,12 @@ export function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; o
     } else if (expiry !== 'never') {
       expires_at = daysAhead(Number(expiry));
     }
+    const ip_allowlist = ips.split(/[\s,]+/).filter(Boolean);
     create.mutate({
       name: name.trim() || undefined,
       scopes: scopes as (typeof ownScopes)[number][],
       expires_at,
+      ...(ip_allowlist.length > 0 ? { ip_allowlist } : {}),
     });
   };
   const today = new Date().toISOString().slice(0, 10);
@@ -294,6 +305,22 @@ export function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; o
             />
           </label>
         ) : null}
+        <div className="field">
+          <label className="field" htmlFor="key-ips">
+            <span className="field-label">Allowed IP addresses (optional)</span>
+          </label>
+          <input
+            id="key-ips"
+            className="input mono"
+            placeholder="e.g. 203.0.113.7, 10.0.0.0/8, 2001:db8::/32"
+            value={ips}
+            aria-describedby="key-ips-hint"
+            onChange={(e) => setIps(e.target.value)}
+          />
+          <span className="field-hint" id="key-ips-hint">
+            The key is refused from anywhere else. Leave empty to allow any address.
+          </span>
+        </div>
         {scopes.length === 0 ? (
           <p className="form-error" role="alert">
             Choose at least one scope.

@@ -1,6 +1,6 @@
-import { keepPreviousData, useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { type FormEvent, useCallback, useEffect, useMemo, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useLocation, useSearch } from 'wouter';
 import { PageHeader } from '../../components/states.tsx';
 import { messageOf } from '../../lib/errors.ts';
@@ -77,6 +77,17 @@ export function AuditPage() {
     return out.sort((a, b) => b.seq - a.seq);
   }, [liveEvents, pages.data]);
   const fresh = useMemo(() => new Set(liveEvents.map((e) => e.id)), [liveEvents]);
+  const queryClient = useQueryClient();
+  // New events from the tail reach the chart too, at most every three seconds.
+  const chartTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => {
+    if (liveEvents.length === 0 || chartTimer.current) return;
+    chartTimer.current = setTimeout(() => {
+      chartTimer.current = null;
+      void queryClient.invalidateQueries({ queryKey: trpc.audit.countsByHour.queryKey() });
+    }, 3000);
+  }, [liveEvents.length, queryClient, trpc]);
+  useEffect(() => () => clearTimeout(chartTimer.current ?? undefined), []);
   // The open event lives in the URL (a link to it can be shared); it is found in the rows or fetched by id.
   const linked = useQuery(
     trpc.audit.get.queryOptions(
