@@ -281,6 +281,37 @@ describe('API keys', () => {
     expect(await deaf.authenticate(key.key, { ip: '1.1.1.1' })).toMatchObject({ ok: false, reason: 'revoked' });
   });
 
+  it('requests that find a credential uncached share one lookup; an eviction during it keeps it out of the cache', async () => {
+    const { principal } = await signedIn();
+    const key = await createApiKey(ctx, meta, principal, {});
+    secrets.push(key.key);
+    let lookups = 0;
+    const counted = t.db.withPlugin({
+      transformQuery(args) {
+        if (JSON.stringify(args.node).includes('"api_keys"')) lookups += 1;
+        return args.node;
+      },
+      async transformResult(args) {
+        return args.result;
+      },
+    });
+    const fresh = new Authenticator({ db: counted, clock });
+    const results = await Promise.all(Array.from({ length: 20 }, () => fresh.authenticate(key.key, { ip: '1.1.1.1' })));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(lookups).toBe(1);
+    // Cached now: no more lookups.
+    await fresh.authenticate(key.key, { ip: '1.1.1.1' });
+    expect(lookups).toBe(1);
+
+    // An eviction (a revocation heard) while a lookup is under way: its answer is used once, never cached.
+    fresh.clearCache();
+    const during = fresh.authenticate(key.key, { ip: '1.1.1.1' });
+    fresh.clearCache();
+    expect((await during).ok).toBe(true);
+    await revokeApiKey(ctx, meta, principal, key.id);
+    expect(await fresh.authenticate(key.key, { ip: '1.1.1.1' })).toMatchObject({ ok: false, reason: 'revoked' });
+  });
+
   it('two concurrent revokes of one key write exactly one api_key.revoked', async () => {
     const { principal } = await signedIn();
     const key = await createApiKey(ctx, meta, principal, {});

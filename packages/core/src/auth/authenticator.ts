@@ -69,6 +69,13 @@ export class Authenticator {
   readonly #ttl: number;
   readonly #envKeys: EnvKey[];
   readonly #cache = new Map<string, CachedCredential>();
+  /**
+   * Lookups under way, by token hash: when a popular credential's entry expires, the requests that find it expired
+   * share one database lookup instead of each making their own (50 at once under load).
+   */
+  readonly #inflight = new Map<string, Promise<CachedCredential | AuthResult>>();
+  /** Bumped by every eviction: a lookup that started before one is used once but not cached. */
+  #generation = 0;
   readonly #keyUse = new Map<string, Date>();
   readonly #sessionSeen = new Map<string, { at: Date; ip: string | null; userAgent: string | null }>();
   readonly #flushMs: number;
@@ -106,11 +113,11 @@ export class Authenticator {
   /** Subscribes to commits in this process and NOTIFY from the others; starts the activity flusher. */
   async start(store: EventStore, handle: DbHandle): Promise<void> {
     this.#unsubscribe = store.onAppended((_head, events) => {
-      if (events.some((e) => INVALIDATING.has(e.type))) this.#cache.clear();
+      if (events.some((e) => INVALIDATING.has(e.type))) this.clearCache();
     });
     this.#stopListening = await handle.listen(EVENTS_CHANNEL, (payload) => {
       const types = payload.split(' ')[1]?.split(',') ?? [];
-      if (types.some((t) => INVALIDATING.has(t))) this.#cache.clear();
+      if (types.some((t) => INVALIDATING.has(t))) this.clearCache();
     });
     this.#timer = setInterval(() => void this.flushActivity().catch(() => {}), this.#flushMs);
     this.#timer.unref();
@@ -124,6 +131,8 @@ export class Authenticator {
   }
 
   clearCache(): void {
+    this.#generation += 1;
+    this.#inflight.clear();
     this.#cache.clear();
   }
 
@@ -139,9 +148,21 @@ export class Authenticator {
       if (cached && cached.validUntil > now.getTime()) {
         entry = cached;
       } else {
-        entry = check.kind === 'key' ? await this.#lookupKey(hash, now) : await this.#lookupSession(hash, now);
-        if ('validUntil' in entry) this.#cache.set(hash, entry);
-        else if (!entry.ok && entry.reason === 'unknown') {
+        const generation = this.#generation;
+        let lookup = this.#inflight.get(hash);
+        if (!lookup) {
+          lookup = check.kind === 'key' ? this.#lookupKey(hash, now) : this.#lookupSession(hash, now);
+          const shared = lookup;
+          this.#inflight.set(hash, shared);
+          void shared.then(
+            () => this.#inflight.get(hash) === shared && this.#inflight.delete(hash),
+            () => this.#inflight.get(hash) === shared && this.#inflight.delete(hash),
+          );
+        }
+        entry = await lookup;
+        if ('validUntil' in entry) {
+          if (generation === this.#generation) this.#cache.set(hash, entry);
+        } else if (!entry.ok && entry.reason === 'unknown') {
           // Stored keys first, then the environment keys (which may be any string of 32+ characters).
           return this.#envKey(token) ?? entry;
         }
