@@ -191,6 +191,11 @@ describe('keyledger audit export', () => {
     const pty = spawnPty(['audit', 'export', '--format', 'jsonl', '-o', file], { env: admin, cwd: scratch });
     expect(await pty.exited).toBe(0);
     expect(plain(pty.screen())).toMatch(/exporting \[#{30}\] 100%/);
+    // Events written to the terminal itself: no bar among them.
+    const toScreen = spawnPty(['audit', 'export', '--format', 'csv'], { env: admin, cwd: scratch });
+    expect(await toScreen.exited).toBe(0);
+    expect(plain(toScreen.screen())).toContain('seq,occurred_at,type,stream');
+    expect(plain(toScreen.screen())).not.toContain('exporting');
     expect((await cli(['audit', 'export'], { env: admin })).code).toBe(2);
     const out = join(scratch, 'refused.jsonl');
     const refused = await cli(['audit', 'export', '--format', 'jsonl', '-o', out], {

@@ -222,9 +222,11 @@ async function exportEvents(flags: ExportFlags): Promise<void> {
   const { out } = online;
   const base = online.resolved.url.value.replace(/\/+$/, '');
   const url = `${base}/v1/audit/export?${filterParams(filters).toString()}&format=${flags.format}`;
+  // No bar when the events themselves scroll on the same terminal: redrawn among them it would garble both.
+  const bar = Boolean(process.stderr.isTTY) && !out.json && (flags.output !== undefined || !process.stdout.isTTY);
   // A total for the bar, from the hourly counts with the same filters: only when a bar will be drawn.
   let total: number | undefined;
-  if (process.stderr.isTTY && !out.json) {
+  if (bar) {
     const counts = await call(online, () => online.client.audit.countsByHour.query(filters)).catch(() => []);
     total = counts.reduce((sum, c) => sum + c.count, 0);
   }
@@ -249,7 +251,7 @@ async function exportEvents(flags: ExportFlags): Promise<void> {
     throw new Error(`export failed: ${message}`);
   }
   const { counter, counts } = recordCounter(flags.format, (records) =>
-    out.progress(flags.format === 'csv' ? Math.max(0, records - 1) : records, total, 'exporting'),
+    bar ? out.progress(flags.format === 'csv' ? Math.max(0, records - 1) : records, total, 'exporting') : undefined,
   );
   const path = flags.output ? resolve(flags.output) : undefined;
   const partial = path ? `${path}.partial` : undefined;
