@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { createContext, type ReactNode, useContext } from 'react';
-import { Redirect, useLocation, useSearch } from 'wouter';
+import { Link, Redirect, useLocation, useSearch } from 'wouter';
 import { ErrorState, Loading } from './components/states.tsx';
 import { isUnauthorized, type RouterOutputs, useTRPC } from './trpc.ts';
 
@@ -62,9 +62,9 @@ export function NotFound() {
     <div className="state state-empty">
       <p className="state-title">Page not found</p>
       <p className="muted">There is nothing at this address.</p>
-      <a className="btn" href="/keys">
+      <Link className="btn" href="/keys">
         Go to your API keys
-      </a>
+      </Link>
     </div>
   );
 }

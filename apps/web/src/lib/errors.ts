@@ -14,8 +14,3 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return 'Something went wrong.';
 }
-
-export function codeOf(error: unknown): string | null {
-  if (error instanceof TRPCClientError) return (error.data?.keyledgerCode as string | null | undefined) ?? null;
-  return null;
-}

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, useLocation, useSearch } from 'wouter';
 import { BrandMark, MailIcon } from '../components/icons.tsx';
-import { codeOf, messageOf } from '../lib/errors.ts';
+import { messageOf } from '../lib/errors.ts';
 import { useTRPC } from '../trpc.ts';
 
 /** What the OAuth callback's `?error=` codes mean, in words a person can act on. */
@@ -124,9 +124,9 @@ function PasswordForm({ email, setEmail, next }: { email: string; setEmail: (v: 
     e.preventDefault();
     signIn.mutate({ email, password });
   };
+  // A wrong password, an unknown address and a disabled account answer alike (no enumeration), and so does this.
   const error = signIn.error
-    ? codeOf(signIn.error) === 'unauthorized' ||
-      (signIn.error as { data?: { httpStatus?: number } }).data?.httpStatus === 401
+    ? signIn.error.data?.httpStatus === 401
       ? 'That email and password do not match an account.'
       : messageOf(signIn.error)
     : null;
