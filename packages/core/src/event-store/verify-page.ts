@@ -36,8 +36,8 @@ export interface PageResult {
   /**
    * The first event that fails a check within the page, in the order a sequential walk applies them: `gap` (seq
    * is not the previous seq + 1: `seq` is the missing one), `broken_link` (prev_hash is not the previous event's
-   * hash), `not_canonical`, `hash_mismatch`. The first event's seq and link are the caller's to check; the events before it are
-   * `count` when it is reported.
+   * hash), `not_canonical`, `hash_mismatch`. The first event's seq and link are the caller's to check. The events
+   * before it, which passed, are `count`.
    */
   readonly bad: { readonly seq: number; readonly reason: PageFailure } | null;
   /** The stored hash of the event at `hashAtSeq`, if the page holds it and it passed. */
