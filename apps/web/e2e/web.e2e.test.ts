@@ -86,8 +86,11 @@ describe('a running deployment', () => {
     const page = await context.newPage();
     await signIn(page, 'grace@example.com');
     await page.getByRole('heading', { name: 'API keys' }).waitFor();
-    // Members are not offered admin pages.
+    // Members are not offered admin pages, and typing the address leads nowhere.
     expect(await page.getByRole('link', { name: 'Users' }).count()).toBe(0);
+    await page.goto('/users');
+    await page.getByText('Page not found').waitFor();
+    await page.goto('/keys');
 
     await page.getByRole('button', { name: 'Create your first key' }).click();
     const dialog = page.getByRole('dialog', { name: 'Create an API key' });
@@ -269,6 +272,41 @@ describe('a running deployment', () => {
     expect(exported.status).toBe(200);
     expect(exported.type).toMatch(/text\/csv/);
     expect(exported.text.split('\n')[0]).toMatch(/^seq,occurred_at,type/);
+    await context.close();
+  });
+
+  it('can be used with the keyboard alone', async () => {
+    await createUser(server, 'keys@example.com', 'admin', 'Keyboard');
+    const context = await newContext(browser, server);
+    const page = await context.newPage();
+    await page.goto('/login');
+    await page.getByLabel('Email').focus();
+    await page.keyboard.type('keys@example.com');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.waitForURL((u) => u.pathname === '/');
+    await page.getByRole('heading', { name: 'API keys' }).waitFor();
+
+    // The create dialog opens from the keyboard, takes focus, and Escape returns it to the button.
+    const create = page.getByRole('button', { name: 'Create key', exact: true });
+    await create.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Create an API key' });
+    await dialog.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('key-name');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Create key');
+
+    // In the explorer, arrows move between events and Enter opens one.
+    await page.goto('/audit');
+    const rows = page.getByRole('list', { name: 'Audit events' }).getByRole('button');
+    await rows.first().focus();
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-index'))).toBe('1');
+    await page.keyboard.press('Enter');
+    await page.getByRole('complementary').waitFor();
     await context.close();
   });
 });

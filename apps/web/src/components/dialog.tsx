@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useId, useRef } from 'react';
+import { type ReactNode, useEffect, useId, useLayoutEffect, useRef } from 'react';
 
 interface DialogProps {
   open: boolean;
@@ -17,6 +17,17 @@ interface DialogProps {
 export function Dialog({ open, title, onClose, children, dismissable = true, wide = false }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
+  // Unmounting an open <dialog> does not give focus back as close() does: close it first, and make sure the element
+  // that opened it has focus again.
+  useLayoutEffect(() => {
+    if (!open) return;
+    const opener = document.activeElement;
+    const el = ref.current;
+    return () => {
+      if (el?.open && typeof el.close === 'function') el.close();
+      if (opener instanceof HTMLElement && opener.isConnected && opener !== document.body) opener.focus();
+    };
+  }, [open]);
   useEffect(() => {
     const el = ref.current;
     if (!el) return;
