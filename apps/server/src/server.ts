@@ -20,6 +20,9 @@ import type { Config } from './env.ts';
 import { describeError, log } from './log.ts';
 import { createMailWorker } from './mail.ts';
 
+/** How long requests in flight (and open event streams) get to finish when the server stops. */
+const SHUTDOWN_GRACE_MS = 2000;
+
 export interface RunningServer {
   readonly url: string;
   readonly handle: DbHandle;
@@ -94,7 +97,14 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     checkpointer,
     stop() {
       stopping ??= (async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        // Stop accepting, let requests in flight finish, then cut what is still open after a grace period:
+        // a live tail (audit.onEvent over SSE) never ends by itself and would hold the shutdown forever.
+        const http = server as ServerType & { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        http.closeIdleConnections?.();
+        const cut = setTimeout(() => http.closeAllConnections?.(), SHUTDOWN_GRACE_MS);
+        await closed;
+        clearTimeout(cut);
         await mail.stop();
         await rollup.stop();
         await authenticator.stop();
