@@ -170,8 +170,17 @@ export async function launch(): Promise<Browser> {
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
+/** What the pages printed that should never be there: Content Security Policy refusals and uncaught errors. */
+export const pageProblems: string[] = [];
+
 export async function newContext(browser: Browser, server: TestServer): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport: DESKTOP, baseURL: server.url, colorScheme: 'light' });
+  context.on('page', (page) => {
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) pageProblems.push(`${page.url()}: ${m.text()}`);
+    });
+    page.on('pageerror', (error) => pageProblems.push(`${page.url()}: ${error.message}`));
+  });
   context.setDefaultTimeout(10_000);
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
   return context;

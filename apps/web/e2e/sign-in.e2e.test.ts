@@ -7,6 +7,7 @@ import {
   type MailCapture,
   newContext,
   type OidcProvider,
+  pageProblems,
   screenshots,
   signIn,
   startMailCapture,
@@ -35,6 +36,7 @@ describe('sign-in by email link and by a provider', () => {
     await server?.stop();
     await mail?.close();
     await oidc?.close();
+    expect(pageProblems).toEqual([]);
   });
 
   it('mails a link, shows "check your inbox", and signs in through the confirm page', async () => {

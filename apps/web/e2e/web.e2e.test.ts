@@ -7,6 +7,7 @@ import {
   letFormSendOrigin,
   newContext,
   PASSWORD,
+  pageProblems,
   screenshots,
   signIn,
   startServer,
@@ -24,6 +25,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
+  // No page broke its Content Security Policy or threw.
+  expect(pageProblems).toEqual([]);
 });
 
 describe('first start', () => {
