@@ -13,33 +13,12 @@ import {
   verifierKeyOf,
   verifyChain,
 } from '@keyledger/core';
+import { auditFilterOf, Event, splitTypes, TYPE_PATTERN, VerifyResult } from '../audit-shapes.ts';
 import { HttpError } from '../http/errors.ts';
 import { requireScope } from '../http/pipeline.ts';
 import type { AppEnv } from '../http/variables.ts';
 import { AUTHED, errors, principalOf } from './common.ts';
-import { Id, Timestamp } from './schemas.ts';
-
-const Event = z
-  .object({
-    seq: z.number().int(),
-    id: z.string(),
-    stream: z.string(),
-    stream_version: z.number().int(),
-    type: z.string(),
-    schema_version: z.number().int(),
-    data: z.record(z.string(), z.unknown()),
-    meta: z.object({
-      actor: z.object({ type: z.string(), id: z.string().nullable() }),
-      via: z.string(),
-      ip: z.string().nullable(),
-      user_agent: z.string().nullable(),
-      request_id: z.string().nullable(),
-    }),
-    occurred_at: Timestamp,
-    prev_hash: z.string().openapi({ description: 'hex' }),
-    hash: z.string().openapi({ description: 'hex' }),
-  })
-  .openapi('Event');
+import { Id } from './schemas.ts';
 
 const iso = z.iso.datetime({ offset: true });
 const Filters = z.object({
@@ -62,36 +41,13 @@ const Page = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
-const VerifyResult = z
-  .object({
-    ok: z.boolean(),
-    checked: z.number().int(),
-    head: z.object({ seq: z.number().int(), hash: z.string() }).nullable(),
-    first_bad_seq: z.number().int().nullable(),
-    reason: z.string().nullable(),
-    checkpoint: z.object({ size: z.number().int(), ok: z.boolean() }).nullable(),
-  })
-  .openapi('VerifyResult');
-
 function filterOf(q: z.infer<typeof Filters>): AuditFilter {
-  const types = q.type
-    ?.split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
+  const types = splitTypes(q.type);
   for (const t of types ?? []) {
-    if (!/^[a-z_]+(\.[a-z_]+)*(\.\*)?$/.test(t))
+    if (!TYPE_PATTERN.test(t))
       throw new HttpError(400, 'invalid_request', `type: "${t}" is not an event type or prefix`);
   }
-  return {
-    types,
-    actor: q.actor,
-    subject: q.subject,
-    stream: q.stream,
-    ip: q.ip,
-    outcome: q.outcome,
-    since: q.since ? new Date(q.since) : undefined,
-    until: q.until ? new Date(q.until) : undefined,
-  };
+  return auditFilterOf({ ...q, types });
 }
 
 const list = createRoute({

@@ -22,6 +22,7 @@ import type { CheckpointsTable, Database } from '@keyledger/db';
 import { TRPCError, tracked } from '@trpc/server';
 import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
+import { type AuditEvent, auditFilterOf, Event, splitTypes, TYPE_PATTERN, VerifyResult } from '../../audit-shapes.ts';
 import type { TrpcContext } from '../context.ts';
 import { adminProcedure, router, scopedProcedure } from '../init.ts';
 import { Id, Timestamp } from './shared.ts';
@@ -31,34 +32,14 @@ import { Id, Timestamp } from './shared.ts';
  * checkpoints and a live tail. Members see the events about themselves; core applies that from the principal.
  */
 
-export const Event = z.object({
-  seq: z.number().int(),
-  id: z.string(),
-  stream: z.string(),
-  stream_version: z.number().int(),
-  type: z.string(),
-  schema_version: z.number().int(),
-  data: z.record(z.string(), z.unknown()),
-  meta: z.object({
-    actor: z.object({ type: z.string(), id: z.string().nullable() }),
-    via: z.string(),
-    ip: z.string().nullable(),
-    user_agent: z.string().nullable(),
-    request_id: z.string().nullable(),
-  }),
-  occurred_at: Timestamp,
-  prev_hash: z.string(),
-  hash: z.string(),
-});
-export type AuditEvent = z.infer<typeof Event>;
+export { type AuditEvent, Event } from '../../audit-shapes.ts';
 
-const TYPE_PATTERN = /^[a-z_]+(\.[a-z_]+)*(\.\*)?$/;
 const iso = z.iso.datetime({ offset: true });
 
 /** `type` is a comma-separated list (as over REST) or an array of exact types or prefixes like `api_key.*`. */
 const TypeList = z
   .union([z.string().max(1000), z.array(z.string().max(200)).max(50)])
-  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((t) => t.trim()).filter(Boolean))
+  .transform((v) => splitTypes(v) ?? [])
   .refine((types) => types.every((t) => TYPE_PATTERN.test(t)), {
     message: 'an event type or a prefix like api_key.*',
   });
@@ -90,26 +71,8 @@ const SeqText = z.string().regex(/^(0|[1-9][0-9]{0,15})$/, 'a seq');
 const OnEventInput = z.strictObject({ ...filterShape, lastEventId: SeqText.nullish() }).prefault({});
 
 function filterOf(q: z.output<typeof Filters>): AuditFilter {
-  return {
-    types: q.type,
-    actor: q.actor,
-    subject: q.subject,
-    stream: q.stream,
-    ip: q.ip,
-    outcome: q.outcome,
-    since: q.since ? new Date(q.since) : undefined,
-    until: q.until ? new Date(q.until) : undefined,
-  };
+  return auditFilterOf({ ...q, types: q.type });
 }
-
-const VerifyResult = z.object({
-  ok: z.boolean(),
-  checked: z.number().int(),
-  head: z.object({ seq: z.number().int(), hash: z.string() }).nullable(),
-  first_bad_seq: z.number().int().nullable(),
-  reason: z.string().nullable(),
-  checkpoint: z.object({ size: z.number().int(), ok: z.boolean() }).nullable(),
-});
 
 const Checkpoint = z.object({
   size: z.number().int(),

@@ -1,0 +1,71 @@
+import { z } from '@hono/zod-openapi';
+import type { AuditFilter } from '@keyledger/core';
+import { Timestamp } from './rest/schemas.ts';
+
+/** What REST `/v1/audit/*` and the tRPC `audit` router share: the event as served, the verify result, filters. */
+
+export const Event = z
+  .object({
+    seq: z.number().int(),
+    id: z.string(),
+    stream: z.string(),
+    stream_version: z.number().int(),
+    type: z.string(),
+    schema_version: z.number().int(),
+    data: z.record(z.string(), z.unknown()),
+    meta: z.object({
+      actor: z.object({ type: z.string(), id: z.string().nullable() }),
+      via: z.string(),
+      ip: z.string().nullable(),
+      user_agent: z.string().nullable(),
+      request_id: z.string().nullable(),
+    }),
+    occurred_at: Timestamp,
+    prev_hash: z.string().openapi({ description: 'hex' }),
+    hash: z.string().openapi({ description: 'hex' }),
+  })
+  .openapi('Event');
+export type AuditEvent = z.infer<typeof Event>;
+
+export const VerifyResult = z
+  .object({
+    ok: z.boolean(),
+    checked: z.number().int(),
+    head: z.object({ seq: z.number().int(), hash: z.string() }).nullable(),
+    first_bad_seq: z.number().int().nullable(),
+    reason: z.string().nullable(),
+    checkpoint: z.object({ size: z.number().int(), ok: z.boolean() }).nullable(),
+  })
+  .openapi('VerifyResult');
+
+/** An exact event type, or a prefix written `api_key.*`. */
+export const TYPE_PATTERN = /^[a-z_]+(\.[a-z_]+)*(\.\*)?$/;
+
+/** `type` as a comma-separated list (REST, the CLI) or already a list (tRPC). */
+export function splitTypes(raw: string | readonly string[] | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  return (typeof raw === 'string' ? raw.split(',') : raw).map((t) => t.trim()).filter(Boolean);
+}
+
+/** The filter fields both surfaces accept, with the types already split and checked, as core's AuditFilter. */
+export function auditFilterOf(q: {
+  types?: string[] | undefined;
+  actor?: string | undefined;
+  subject?: string | undefined;
+  stream?: string | undefined;
+  ip?: string | undefined;
+  outcome?: 'success' | 'failure' | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}): AuditFilter {
+  return {
+    types: q.types,
+    actor: q.actor,
+    subject: q.subject,
+    stream: q.stream,
+    ip: q.ip,
+    outcome: q.outcome,
+    since: q.since ? new Date(q.since) : undefined,
+    until: q.until ? new Date(q.until) : undefined,
+  };
+}
