@@ -39,6 +39,10 @@ describe('the chart buckets', () => {
     expect(buckets).toHaveLength(24);
     expect(buckets.at(-1)?.byFamily.get('session')).toBe(4);
     expect(buckets.at(-3)?.byFamily.get('signin')).toBe(2);
+    expect([...(buckets.at(-1)?.byType.entries() ?? [])]).toEqual([
+      ['session.created', 3],
+      ['session.revoked', 1],
+    ]);
     expect(families).toEqual([
       ['session', 4],
       ['signin', 2],

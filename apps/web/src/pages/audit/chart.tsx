@@ -16,6 +16,7 @@ interface Bucket {
   start: number;
   total: number;
   byFamily: Map<string, number>;
+  byType: Map<string, number>;
 }
 
 /** Hourly counts into at most MAX_BARS buckets (hours, or days over a longer span), stacked by event family. */
@@ -33,7 +34,7 @@ export function bucketize(
   const end = floor(lastHour);
   const start = Math.max(floor(firstHour), end - (MAX_BARS - 1) * size);
   const buckets: Bucket[] = [];
-  for (let t = start; t <= end; t += size) buckets.push({ start: t, total: 0, byFamily: new Map() });
+  for (let t = start; t <= end; t += size) buckets.push({ start: t, total: 0, byFamily: new Map(), byType: new Map() });
   const families = new Map<string, number>();
   for (const r of rows) {
     const t = floor(new Date(r.hour).getTime());
@@ -43,6 +44,7 @@ export function bucketize(
     const f = familyOf(r.type);
     b.total += r.count;
     b.byFamily.set(f, (b.byFamily.get(f) ?? 0) + r.count);
+    b.byType.set(r.type, (b.byType.get(r.type) ?? 0) + r.count);
     families.set(f, (families.get(f) ?? 0) + r.count);
   }
   return { buckets, size, families: [...families.entries()].sort((a, b) => b[1] - a[1]) };
@@ -82,9 +84,9 @@ export function EventsChart({ rows, onPickFamily }: { rows: HourCount[]; onPickF
           let y = H;
           return (
             <g key={b.start}>
-              <title>{`${label(b.start, size)}: ${b.total} event${b.total === 1 ? '' : 's'}${order
-                .filter((f) => b.byFamily.get(f))
-                .map((f) => `\n${f}: ${b.byFamily.get(f)}`)
+              <title>{`${label(b.start, size)}: ${b.total} event${b.total === 1 ? '' : 's'}${[...b.byType.entries()]
+                .sort((x, y) => y[1] - x[1])
+                .map(([t, n]) => `\n${t}: ${n}`)
                 .join('')}`}</title>
               <rect x={i * bw} y={0} width={bw} height={H} fill="transparent" />
               {order.map((f) => {
