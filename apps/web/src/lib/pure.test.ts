@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { bucketize } from '../pages/audit/chart.tsx';
 import { apiFilters, exportHref, filtersFromSearch, searchFromFilters } from '../pages/audit/filters.ts';
 import { safeNext } from '../pages/login.tsx';
+import { trpcError } from '../test/render.tsx';
+import { messageOf } from './errors.ts';
 import { describeUserAgent } from './format.ts';
 
 describe('explorer filters', () => {
@@ -86,5 +88,13 @@ describe('describeUserAgent', () => {
       'Safari on iOS',
     );
     expect(describeUserAgent(null)).toBe('Unknown device');
+  });
+});
+
+describe('messageOf', () => {
+  it('tells someone on the wrong address where to go instead of a bare refusal', () => {
+    expect(messageOf(trpcError('Cross-origin request refused', 403, 'csrf_rejected'))).toMatch(/public URL/);
+    expect(messageOf(trpcError('API key not found', 404, 'not_found'))).toBe('API key not found');
+    expect(messageOf(trpcError('whatever', 401))).toBe('Your session has ended. Sign in again.');
   });
 });
