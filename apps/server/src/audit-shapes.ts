@@ -1,8 +1,20 @@
 import { z } from '@hono/zod-openapi';
-import type { AuditFilter } from '@keyledger/core';
+import {
+  type AuditFilter,
+  NoteError,
+  openCheckpoint,
+  parseVerifierKey,
+  readLatestExportedCheckpoint,
+  verifierKeyOf,
+  verifyChain,
+} from '@keyledger/core';
+import type { ServerDeps } from './deps.ts';
 import { Timestamp } from './rest/schemas.ts';
 
-/** What REST `/v1/audit/*` and the tRPC `audit` router share: the event as served, the verify result, filters. */
+/**
+ * What REST `/v1/audit/*` and the tRPC `audit` router share: the event as served, the verify result, filters, and
+ * verification against the latest exported checkpoint.
+ */
 
 export const Event = z
   .object({
@@ -68,4 +80,26 @@ export function auditFilterOf(q: {
     since: q.since ? new Date(q.since) : undefined,
     until: q.until ? new Date(q.until) : undefined,
   };
+}
+
+/**
+ * Walks the whole chain and holds it to the latest checkpoint exported outside the database (DESIGN §5: `ok` only
+ * when both hold). An exported note that does not open with this server's key is `checkpoint_invalid`.
+ */
+export async function verifyAgainstLatestCheckpoint(
+  deps: Pick<ServerDeps, 'core' | 'checkpoints'>,
+  signal?: AbortSignal,
+): Promise<z.infer<typeof VerifyResult>> {
+  const note = await readLatestExportedCheckpoint(deps.checkpoints.exportDir);
+  let claim: { size: number; rootHash: Uint8Array } | undefined;
+  if (note) {
+    try {
+      claim = openCheckpoint(note, parseVerifierKey(verifierKeyOf(deps.checkpoints.signer)));
+    } catch (error) {
+      if (!(error instanceof NoteError)) throw error;
+      const result = await verifyChain(deps.core.db, { signal });
+      return { ...result, ok: false, reason: 'checkpoint_invalid', checkpoint: { size: 0, ok: false } };
+    }
+  }
+  return verifyChain(deps.core.db, { checkpoint: claim, signal });
 }

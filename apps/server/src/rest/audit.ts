@@ -5,15 +5,18 @@ import {
   exportAuditEvents,
   getAuditEvent,
   latestStoredCheckpoint,
-  NoteError,
-  openCheckpoint,
-  parseVerifierKey,
   queryAuditEvents,
   readLatestExportedCheckpoint,
   verifierKeyOf,
-  verifyChain,
 } from '@keyledger/core';
-import { auditFilterOf, Event, splitTypes, TYPE_PATTERN, VerifyResult } from '../audit-shapes.ts';
+import {
+  auditFilterOf,
+  Event,
+  splitTypes,
+  TYPE_PATTERN,
+  VerifyResult,
+  verifyAgainstLatestCheckpoint,
+} from '../audit-shapes.ts';
 import { HttpError } from '../http/errors.ts';
 import { requireScope } from '../http/pipeline.ts';
 import type { AppEnv } from '../http/variables.ts';
@@ -189,21 +192,7 @@ export function registerAuditRoutes(rest: OpenAPIHono<AppEnv>): void {
     });
   });
 
-  rest.openapi(verify, async (c) => {
-    const { deps } = c.var;
-    const note = await readLatestExportedCheckpoint(deps.checkpoints.exportDir);
-    let claim: { size: number; rootHash: Uint8Array } | undefined;
-    if (note) {
-      try {
-        claim = openCheckpoint(note, parseVerifierKey(verifierKeyOf(deps.checkpoints.signer)));
-      } catch (error) {
-        if (!(error instanceof NoteError)) throw error;
-        const result = await verifyChain(deps.core.db);
-        return c.json({ ...result, ok: false, reason: 'checkpoint_invalid', checkpoint: { size: 0, ok: false } }, 200);
-      }
-    }
-    return c.json(await verifyChain(deps.core.db, { checkpoint: claim }), 200);
-  });
+  rest.openapi(verify, async (c) => c.json(await verifyAgainstLatestCheckpoint(c.var.deps), 200));
 
   rest.openapi(latest, async (c) => {
     const { deps } = c.var;

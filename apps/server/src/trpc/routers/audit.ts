@@ -8,21 +8,26 @@ import {
   latestStoredCheckpoint,
   makeCheckpoint,
   NoteError,
-  openCheckpoint,
   type Principal,
   parseCheckpoint,
-  parseVerifierKey,
   queryAuditEvents,
   readChainHead,
   readLatestExportedCheckpoint,
   verifierKeyOf,
-  verifyChain,
 } from '@keyledger/core';
 import type { CheckpointsTable, Database } from '@keyledger/db';
 import { TRPCError, tracked } from '@trpc/server';
 import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
-import { type AuditEvent, auditFilterOf, Event, splitTypes, TYPE_PATTERN, VerifyResult } from '../../audit-shapes.ts';
+import {
+  type AuditEvent,
+  auditFilterOf,
+  Event,
+  splitTypes,
+  TYPE_PATTERN,
+  VerifyResult,
+  verifyAgainstLatestCheckpoint,
+} from '../../audit-shapes.ts';
 import type { TrpcContext } from '../context.ts';
 import { adminProcedure, router, scopedProcedure } from '../init.ts';
 import { Id, Timestamp } from './shared.ts';
@@ -216,21 +221,7 @@ export const auditRouter = router({
   /** Recomputes every hash and holds the log to the latest exported checkpoint; ok only when both hold. */
   verify: scopedProcedure('audit:read')
     .output(VerifyResult)
-    .query(async ({ ctx, signal }) => {
-      const { deps } = ctx;
-      const note = await readLatestExportedCheckpoint(deps.checkpoints.exportDir);
-      let claim: { size: number; rootHash: Uint8Array } | undefined;
-      if (note) {
-        try {
-          claim = openCheckpoint(note, parseVerifierKey(verifierKeyOf(deps.checkpoints.signer)));
-        } catch (error) {
-          if (!(error instanceof NoteError)) throw error;
-          const result = await verifyChain(deps.core.db, { signal });
-          return { ...result, ok: false, reason: 'checkpoint_invalid', checkpoint: { size: 0, ok: false } };
-        }
-      }
-      return verifyChain(deps.core.db, { checkpoint: claim, signal });
-    }),
+    .query(({ ctx, signal }) => verifyAgainstLatestCheckpoint(ctx.deps, signal)),
 
   checkpoints: router({
     /** The latest checkpoint: the exported `latest` note, else the newest stored one. NOT_FOUND before any. */
