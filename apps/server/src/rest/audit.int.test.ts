@@ -1,4 +1,6 @@
-import { makeCheckpoint } from '@keyledger/core';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LATEST_CHECKPOINT_FILE, makeCheckpoint } from '@keyledger/core';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../app.ts';
@@ -91,6 +93,19 @@ describe('audit over REST', () => {
     expect(await (await get('/v1/audit/checkpoints/public-key', admin.token)).text()).toMatch(
       /^test\.keyledger\.local\/keyledger\+[0-9a-f]{8}\+/,
     );
+    // An exported note that does not open with this server's key (forged, or signed by another key).
+    const latest = join(deps.checkpoints.exportDir, LATEST_CHECKPOINT_FILE);
+    const genuine = await readFile(latest, 'utf8');
+    await writeFile(
+      latest,
+      genuine.replace(/^— (\S+) (\S+)$/m, (_, name: string, sig: string) => `— ${name} A${sig.slice(1)}`),
+    );
+    expect(await (await get('/v1/audit/verify', admin.token)).json()).toMatchObject({
+      ok: false,
+      reason: 'checkpoint_invalid',
+      checkpoint: { size: 0, ok: false },
+    });
+    await writeFile(latest, genuine);
     // A superuser edits one event behind the triggers' back.
     await deps.t.db.transaction().execute(async (trx) => {
       await sql`set local session_replication_role = replica`.execute(trx);
