@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { Link, useLocation, useSearch } from 'wouter';
 import { BrandMark, MailIcon } from '../components/icons.tsx';
 import { messageOf } from '../lib/errors.ts';
@@ -42,10 +42,10 @@ export function LoginPage() {
   const [email, setEmail] = useState(params.get('email') ?? '');
 
   const signedIn = me.isSuccess && !me.isFetching;
-  if (signedIn && !oauthError) {
-    // Already signed in (e.g. the back button): straight on.
-    queueMicrotask(() => navigate(next, { replace: true }));
-  }
+  useEffect(() => {
+    // Already signed in (e.g. the back button): straight on, unless there is a refusal to explain.
+    if (signedIn && !oauthError) navigate(next, { replace: true });
+  }, [signedIn, oauthError, next, navigate]);
 
   return (
     <div className="auth-page">
@@ -80,6 +80,7 @@ export function LoginPage() {
             type="button"
             role="tab"
             aria-selected={mode === 'password'}
+            aria-controls="sign-in-panel"
             className={mode === 'password' ? 'active' : ''}
             onClick={() => setMode('password')}
           >
@@ -89,17 +90,20 @@ export function LoginPage() {
             type="button"
             role="tab"
             aria-selected={mode === 'link'}
+            aria-controls="sign-in-panel"
             className={mode === 'link' ? 'active' : ''}
             onClick={() => setMode('link')}
           >
             Email link
           </button>
         </div>
-        {mode === 'password' ? (
-          <PasswordForm email={email} setEmail={setEmail} next={next} />
-        ) : (
-          <MagicLinkForm email={email} setEmail={setEmail} next={next} />
-        )}
+        <div id="sign-in-panel" role="tabpanel">
+          {mode === 'password' ? (
+            <PasswordForm email={email} setEmail={setEmail} next={next} />
+          ) : (
+            <MagicLinkForm email={email} setEmail={setEmail} next={next} />
+          )}
+        </div>
         <Providers next={next} />
       </div>
     </div>
