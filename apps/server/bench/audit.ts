@@ -26,7 +26,7 @@ import {
   printTable,
   withFreshDb,
 } from '../../../packages/core/bench/common.ts';
-import { type GeneratedRow, LogGenerator } from '../../../packages/core/bench/log-generator.ts';
+import { loadGeneratedLog } from '../../../packages/core/bench/log-generator.ts';
 
 const POSTGRES = backend() === 'postgres';
 const EVENTS = Math.floor(envNumber('BENCH_AUDIT_EVENTS', POSTGRES ? 1_000_000 : 200_000));
@@ -46,16 +46,8 @@ const ADMIN = {
 } satisfies Principal;
 
 async function load(t: TestDb): Promise<void> {
-  const generator = new LogGenerator();
   const started = performance.now();
-  for (let done = 0; done < EVENTS; ) {
-    const n = Math.min(10_000, EVENTS - done);
-    await insertChunk(t, generator.batch(n));
-    done += n;
-  }
-  await sql`update chain_head set seq = ${generator.seq}, hash = ${generator.headHash},
-            latest_at = (select max(occurred_at) from events) where id`.execute(t.db);
-  // The generated log is in time order, as the append path would have recorded (max_lateness_ms stays 0).
+  await loadGeneratedLog(t.db, EVENTS);
   // The subjects projection, as the append would have written it for events naming their user.
   await sql`insert into event_subjects (user_id, seq)
             select coalesce(data->>'user_id', data->>'owner_id'), seq from events
@@ -63,21 +55,6 @@ async function load(t: TestDb): Promise<void> {
             on conflict do nothing`.execute(t.db);
   await sql`analyze`.execute(t.db);
   console.log(`loaded ${fmtInt(EVENTS)} events in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-}
-
-function insertChunk(t: TestDb, rows: GeneratedRow[]): Promise<unknown> {
-  const col = <K extends keyof GeneratedRow>(k: K) => rows.map((r) => r[k]);
-  return sql`
-    insert into events (seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)
-    select seq, id::uuid, stream, stream_version, type, schema_version, data::jsonb, meta::jsonb,
-           occurred_at::timestamptz, decode(prev_hash, 'hex'), decode(hash, 'hex')
-    from unnest(${col('seq')}::bigint[], ${col('id')}::text[], ${col('stream')}::text[],
-                ${col('stream_version')}::int[], ${col('type')}::text[], ${col('schema_version')}::smallint[],
-                ${col('dataJson')}::text[], ${col('metaJson')}::text[], ${col('occurredAt')}::text[],
-                ${col('prevHashHex')}::text[], ${col('hashHex')}::text[])
-      as u(seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)`.execute(
-    t.db,
-  );
 }
 
 /** Values that occur in the log, to draw realistic filters from. */

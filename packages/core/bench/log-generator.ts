@@ -1,3 +1,5 @@
+import type { Database } from '@keyledger/db';
+import { type Kysely, sql } from 'kysely';
 import { catalogue } from '../src/catalogue.ts';
 import { eventHash, toHex, ZERO_HASH } from '../src/event-store/canonical.ts';
 import { type EventMeta, eventMetaSchema } from '../src/event-store/catalogue.ts';
@@ -554,4 +556,50 @@ export class LogGenerator {
       request_id: requestId,
     };
   }
+}
+
+/**
+ * Writes `count` generated events with their true hash chain, in big multi-row inserts (one `insert … select
+ * from unnest(…)` per chunk: 11 array parameters instead of 11 per row), generating the next chunk while the
+ * database writes the current one, then moves the chain head to the last event (the log is in time order, so its
+ * recorded lateness stays 0).
+ */
+export async function loadGeneratedLog(
+  db: Kysely<Database>,
+  count: number,
+  options: { chunkSize?: number; onProgress?: (done: number) => void } = {},
+): Promise<{ generateMs: number }> {
+  const chunkSize = options.chunkSize ?? 10_000;
+  const generator = new LogGenerator();
+  let inserting: Promise<unknown> = Promise.resolve();
+  let generateMs = 0;
+  for (let done = 0; done < count; ) {
+    const n = Math.min(chunkSize, count - done);
+    const g0 = performance.now();
+    const rows = generator.batch(n);
+    generateMs += performance.now() - g0;
+    await inserting;
+    inserting = insertRows(db, rows);
+    done += n;
+    options.onProgress?.(done);
+  }
+  await inserting;
+  await sql`update chain_head set seq = ${generator.seq}, hash = ${generator.headHash},
+              latest_at = (select max(occurred_at) from events) where id`.execute(db);
+  return { generateMs };
+}
+
+function insertRows(db: Kysely<Database>, rows: GeneratedRow[]): Promise<unknown> {
+  const col = <K extends keyof GeneratedRow>(k: K) => rows.map((r) => r[k]);
+  return sql`
+    insert into events (seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)
+    select seq, id::uuid, stream, stream_version, type, schema_version, data::jsonb, meta::jsonb,
+           occurred_at::timestamptz, decode(prev_hash, 'hex'), decode(hash, 'hex')
+    from unnest(${col('seq')}::bigint[], ${col('id')}::text[], ${col('stream')}::text[],
+                ${col('stream_version')}::int[], ${col('type')}::text[], ${col('schema_version')}::smallint[],
+                ${col('dataJson')}::text[], ${col('metaJson')}::text[], ${col('occurredAt')}::text[],
+                ${col('prevHashHex')}::text[], ${col('hashHex')}::text[])
+      as u(seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)`.execute(
+    db,
+  );
 }

@@ -15,7 +15,7 @@ import {
   type TargetResult,
   withFreshDb,
 } from './common.ts';
-import { type GeneratedRow, LogGenerator } from './log-generator.ts';
+import { loadGeneratedLog } from './log-generator.ts';
 import { rowByRowVerifyChain } from './row-walk.ts';
 
 /** DESIGN target: verify walks at least this many events a second. */
@@ -217,28 +217,18 @@ export async function runVerifyBench(backend: Backend): Promise<VerifyBenchResul
  * database writes the current one, then moves the chain head to the last event.
  */
 async function loadLog(t: TestDb, count: number): Promise<number> {
-  const chunkSize = Math.floor(envNumber('BENCH_LOAD_CHUNK', 10_000));
-  const generator = new LogGenerator();
   const started = performance.now();
   let lastReport = started;
-  let inserting: Promise<unknown> = Promise.resolve();
-  let generateMs = 0;
-  for (let done = 0; done < count; ) {
-    const n = Math.min(chunkSize, count - done);
-    const g0 = performance.now();
-    const rows = generator.batch(n);
-    generateMs += performance.now() - g0;
-    await inserting;
-    inserting = insertChunk(t, rows);
-    done += n;
-    const now = performance.now();
-    if (now - lastReport > 15_000) {
-      console.log(`  loaded ${fmtInt(done)} / ${fmtInt(count)} (${((now - started) / 1000).toFixed(0)} s)`);
-      lastReport = now;
-    }
-  }
-  await inserting;
-  await sql`update chain_head set seq = ${generator.seq}, hash = ${generator.headHash} where id`.execute(t.db);
+  const { generateMs } = await loadGeneratedLog(t.db, count, {
+    chunkSize: Math.floor(envNumber('BENCH_LOAD_CHUNK', 10_000)),
+    onProgress(done) {
+      const now = performance.now();
+      if (now - lastReport > 15_000) {
+        console.log(`  loaded ${fmtInt(done)} / ${fmtInt(count)} (${((now - started) / 1000).toFixed(0)} s)`);
+        lastReport = now;
+      }
+    },
+  });
   const seconds = (performance.now() - started) / 1000;
   const { rows } = await sql<{ size: string }>`select pg_size_pretty(pg_total_relation_size('events')) as size`.execute(
     t.db,
@@ -248,21 +238,6 @@ async function loadLog(t: TestDb, count: number): Promise<number> {
       `(${(generateMs / 1000).toFixed(1)} s of it generating + hashing in JS); events table with indexes: ${rows[0]?.size}`,
   );
   return seconds;
-}
-
-function insertChunk(t: TestDb, rows: GeneratedRow[]): Promise<unknown> {
-  const col = <K extends keyof GeneratedRow>(k: K) => rows.map((r) => r[k]);
-  return sql`
-    insert into events (seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)
-    select seq, id::uuid, stream, stream_version, type, schema_version, data::jsonb, meta::jsonb,
-           occurred_at::timestamptz, decode(prev_hash, 'hex'), decode(hash, 'hex')
-    from unnest(${col('seq')}::bigint[], ${col('id')}::text[], ${col('stream')}::text[],
-                ${col('stream_version')}::int[], ${col('type')}::text[], ${col('schema_version')}::smallint[],
-                ${col('dataJson')}::text[], ${col('metaJson')}::text[], ${col('occurredAt')}::text[],
-                ${col('prevHashHex')}::text[], ${col('hashHex')}::text[])
-      as u(seq, id, stream, stream_version, type, schema_version, data, meta, occurred_at, prev_hash, hash)`.execute(
-    t.db,
-  );
 }
 
 /**
