@@ -4,7 +4,11 @@ import { SCOPES } from '@keyledger/core';
 /** The REST contract's shapes (DESIGN §5). The same schemas validate requests and generate /api/openapi. */
 export const Timestamp = z
   .string()
-  .openapi({ example: '2026-11-22T14:00:00.000Z', description: 'ISO 8601 UTC with milliseconds' });
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'an ISO 8601 UTC timestamp with milliseconds')
+  .openapi({
+    example: '2026-11-22T14:00:00.000Z',
+    description: 'ISO 8601 UTC with milliseconds',
+  });
 export const Id = z
   .string()
   .min(1)

@@ -1,4 +1,4 @@
-import { DomainError, idField, isoTimestamp, type Principal, roleField, scopeField } from '@keyledger/core';
+import { DomainError, idField, isoTimestamp, type Principal } from '@keyledger/core';
 import { generateCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { sessionCookieName, sessionCookieOptions } from '../../http/cookies.ts';
@@ -18,52 +18,8 @@ export const Password = z.string().min(1).max(1024);
 export const Email = z.email({ error: 'Invalid email address' }).max(320);
 export const Name = z.string().trim().min(1).max(200);
 
-export const User = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string().nullable(),
-  role: roleField,
-  disabled: z.boolean(),
-  email_verified: z.boolean(),
-  created_at: Timestamp,
-});
-
-export const Me = z.object({
-  id: z.string(),
-  email: z.string().nullable(),
-  name: z.string().nullable(),
-  role: roleField,
-  created_at: Timestamp.nullable(),
-  auth: z.object({
-    method: z.enum(['session', 'api_key', 'env_key']),
-    scopes: z.array(scopeField),
-    key_id: z.string().optional(),
-  }),
-});
-
-export const ApiKey = z.object({
-  id: z.string(),
-  name: z.string().nullable(),
-  start: z.string(),
-  scopes: z.array(scopeField),
-  created_at: Timestamp,
-  expires_at: Timestamp.nullable(),
-  ip_allowlist: z.array(z.string()).nullable(),
-  last_used_at: Timestamp.nullable(),
-});
-
-export const CreatedApiKeyOut = ApiKey.extend({ key: z.string() });
-
-export const Session = z.object({
-  id: z.string(),
-  current: z.boolean(),
-  method: z.string(),
-  ip: z.string().nullable(),
-  user_agent: z.string().nullable(),
-  created_at: Timestamp,
-  last_seen_at: Timestamp.nullable(),
-  expires_at: Timestamp,
-});
+// The same shapes as REST: one definition serves both (and names them in the OpenAPI document).
+export { ApiKey, CreatedApiKey as CreatedApiKeyOut, Me, Session, User } from '../../rest/schemas.ts';
 
 export const SignedIn = z.object({ user_id: z.string(), session_id: z.string(), expires_at: Timestamp });
 
