@@ -211,21 +211,6 @@ export async function screenshots(page: Page, name: string, ready?: () => Promis
   await page.setViewportSize(DESKTOP);
 }
 
-/**
- * The server's form pages (/setup, /auth/magic) inherit the app-wide `Referrer-Policy: no-referrer`, under which
- * Chromium sends `Origin: null` with a form POST, and the server's Origin check refuses it (403). Until those pages
- * declare a referrer policy of their own, the test gives them one before submitting; once they do, this does nothing.
- */
-export async function letFormSendOrigin(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    if (document.querySelector('meta[name="referrer"]')) return;
-    const meta = document.createElement('meta');
-    meta.name = 'referrer';
-    meta.content = 'same-origin';
-    document.head.append(meta);
-  });
-}
-
 export interface MailCapture {
   readonly url: string;
   readonly messages: { to: string[]; raw: string }[];
