@@ -7,6 +7,7 @@ import {
   authenticate,
   baseContext,
   bodyGuards,
+  chain,
   errorJson,
   originCheck,
   rateLimit,
@@ -29,18 +30,12 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   app.use('*', baseContext(deps));
 
   const ipMatcher = deps.config.allowedIps === '*' ? null : createIpMatcher(deps.config.allowedIps);
-  for (const prefix of ['/v1/*', '/trpc/*', '/auth/*', '/setup']) app.use(prefix, allowedIps(deps, ipMatcher));
-  app.use('/setup', bodyGuards({ json: false }));
-  app.use('/v1/*', bodyGuards({ json: true }));
-  app.use('/trpc/*', bodyGuards({ json: true }));
-  app.use('/auth/*', bodyGuards({ json: false }));
-  app.use('/v1/*', authenticate('rest'));
-  app.use('/trpc/*', authenticate('trpc'));
-  app.use('/auth/*', authenticate('web'));
-  for (const prefix of ['/v1/*', '/trpc/*', '/auth/*']) {
-    app.use(prefix, originCheck());
-    app.use(prefix, rateLimit());
-  }
+  // Each surface's pipeline, in this order: allowed IPs, body limits, credential → principal, Origin check, rate limit.
+  const ips = allowedIps(deps, ipMatcher);
+  app.use('/setup', chain(ips, bodyGuards({ json: false })));
+  app.use('/v1/*', chain(ips, bodyGuards({ json: true }), authenticate('rest'), originCheck(), rateLimit()));
+  app.use('/trpc/*', chain(ips, bodyGuards({ json: true }), authenticate('trpc'), originCheck(), rateLimit()));
+  app.use('/auth/*', chain(ips, bodyGuards({ json: false }), authenticate('web'), originCheck(), rateLimit()));
 
   mountRest(app);
   registerSetupPage(app);

@@ -86,6 +86,26 @@ export function toErrorResponse(error: unknown, c: Context<AppEnv>) {
 }
 
 /** Puts the deps and the client IP on every request. */
+/**
+ * Several middlewares run in order as one: one router entry and one dispatch per request instead of one per step
+ * (the steps' order and behaviour are unchanged; a step that answers itself ends the chain, as in Hono's compose).
+ */
+export function chain(...steps: MiddlewareHandler<AppEnv>[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let i = 0;
+    const run = async (): Promise<void> => {
+      const step = steps[i++];
+      if (!step) {
+        await next();
+        return;
+      }
+      const res = await step(c, run);
+      if (res instanceof Response && !c.finalized) c.res = res;
+    };
+    await run();
+  };
+}
+
 export function baseContext(deps: ServerDeps): MiddlewareHandler<AppEnv> {
   const resolveIp = createClientIpResolver(deps.config.trustedProxies);
   return createMiddleware<AppEnv>(async (c, next) => {
