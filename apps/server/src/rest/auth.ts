@@ -178,7 +178,7 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
 
   rest.openapi(logoutPage, (c) => {
     const p = c.var.principal;
-    if (!p || p.kind !== 'user' || c.var.credentialSource !== 'cookie') {
+    if (p?.kind !== 'user' || c.var.credentialSource !== 'cookie') {
       return c.html(page('Signed out', '<h1>You are not signed in</h1><p><a href="/login">Sign in</a></p>'), 200);
     }
     const who = (p.name ?? p.email).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
