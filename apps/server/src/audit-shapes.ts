@@ -89,6 +89,7 @@ export function auditFilterOf(q: {
 export async function verifyAgainstLatestCheckpoint(
   deps: Pick<ServerDeps, 'core' | 'checkpoints'>,
   signal?: AbortSignal,
+  onProgress?: (progress: { checked: number; total: number }) => void,
 ): Promise<z.infer<typeof VerifyResult>> {
   const note = await readLatestExportedCheckpoint(deps.checkpoints.exportDir);
   let claim: { size: number; rootHash: Uint8Array } | undefined;
@@ -97,9 +98,9 @@ export async function verifyAgainstLatestCheckpoint(
       claim = openCheckpoint(note, parseVerifierKey(verifierKeyOf(deps.checkpoints.signer)));
     } catch (error) {
       if (!(error instanceof NoteError)) throw error;
-      const result = await verifyChain(deps.core.db, { signal });
+      const result = await verifyChain(deps.core.db, { signal, onProgress });
       return { ...result, ok: false, reason: 'checkpoint_invalid', checkpoint: { size: 0, ok: false } };
     }
   }
-  return verifyChain(deps.core.db, { checkpoint: claim, signal });
+  return verifyChain(deps.core.db, { checkpoint: claim, signal, onProgress });
 }

@@ -180,6 +180,30 @@ describe('audit.verify', () => {
   });
 });
 
+describe('audit.verifyStream', () => {
+  const collect = async (stream: AsyncIterable<unknown>) => {
+    const items: unknown[] = [];
+    for await (const item of stream) items.push(item);
+    return items;
+  };
+
+  it('reports progress, then the same result as audit.verify', async () => {
+    const caller = await as(member.token);
+    const items = (await collect(await caller.audit.verifyStream())) as {
+      type: string;
+      checked?: number;
+      total?: number;
+    }[];
+    const progress = items.filter((i) => i.type === 'progress');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toEqual({ type: 'progress', checked: 6, total: 6 });
+    expect(items.at(-1)).toEqual({ type: 'result', result: await caller.audit.verify() });
+    await tamper(3);
+    const broken = (await collect(await caller.audit.verifyStream())).at(-1);
+    expect(broken).toMatchObject({ type: 'result', result: { ok: false, first_bad_seq: 3, reason: 'hash_mismatch' } });
+  });
+});
+
 describe('audit.checkpoints', () => {
   it('makes (admins only), lists newest first with a cursor, and answers the latest', async () => {
     const adminCaller = await as(admin.token);

@@ -16,6 +16,16 @@ export function trpcError(message: string, httpStatus: number, keyledgerCode: st
   return TRPCClientError.from({ error: { message, code: -32600, data: { httpStatus, keyledgerCode, code: 'X' } } });
 }
 
+class Stream {
+  constructor(
+    readonly items: unknown[],
+    readonly open: boolean,
+  ) {}
+}
+
+/** What a mocked subscription sends, item by item; `open` leaves it running after the last one. */
+export const stream = (items: unknown[], options: { open?: boolean } = {}) => new Stream(items, options.open ?? false);
+
 /** Answers each procedure from `handlers` (by path, e.g. "apiKeys.list") and records every call. */
 function mockLink(handlers: Record<string, Handler>, calls: { path: string; input: unknown }[]): TRPCLink<AppRouter> {
   return () =>
@@ -31,8 +41,10 @@ function mockLink(handlers: Record<string, Handler>, calls: { path: string; inpu
           .then(() => handler(op.input))
           .then(
             (data) => {
-              observer.next({ result: { type: 'data', data } });
-              observer.complete();
+              // A subscription's handler answers `stream([...])`: each item is sent in turn.
+              for (const item of data instanceof Stream ? data.items : [data])
+                observer.next({ result: { type: 'data', data: item } });
+              if (!(data instanceof Stream && data.open)) observer.complete();
             },
             (error: unknown) =>
               observer.error(error instanceof TRPCClientError ? error : trpcError(String(error), 500)),

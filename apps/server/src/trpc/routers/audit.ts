@@ -223,6 +223,52 @@ export const auditRouter = router({
     .output(VerifyResult)
     .query(({ ctx, signal }) => verifyAgainstLatestCheckpoint(ctx.deps, signal)),
 
+  /**
+   * The same verification with its progress: `{type: 'progress', checked, total}` after each page the server has
+   * walked, then `{type: 'result', result}` (over SSE, for a progress bar). Unsubscribing stops the walk.
+   */
+  verifyStream: scopedProcedure('audit:read').subscription(async function* ({ ctx, signal }) {
+    type Progress = { checked: number; total: number };
+    type Outcome = { result: z.infer<typeof VerifyResult> } | { error: unknown };
+    // Written by the walk's callbacks, read by this loop (a holder, so neither looks constant to the compiler).
+    const state: { latest: Progress | null; outcome: Outcome | null; wake: (() => void) | null } = {
+      latest: null,
+      outcome: null,
+      wake: null,
+    };
+    void verifyAgainstLatestCheckpoint(ctx.deps, signal, (progress) => {
+      state.latest = progress;
+      state.wake?.();
+    }).then(
+      (result) => {
+        state.outcome = { result };
+        state.wake?.();
+      },
+      (error: unknown) => {
+        state.outcome = { error };
+        state.wake?.();
+      },
+    );
+    for (;;) {
+      const progress = state.latest;
+      if (progress) {
+        state.latest = null;
+        yield { type: 'progress' as const, checked: progress.checked, total: progress.total };
+        continue;
+      }
+      const outcome = state.outcome;
+      if (outcome) {
+        if ('error' in outcome) throw outcome.error;
+        yield { type: 'result' as const, result: outcome.result };
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        state.wake = resolve;
+      });
+      state.wake = null;
+    }
+  }),
+
   checkpoints: router({
     /** The latest checkpoint: the exported `latest` note, else the newest stored one. NOT_FOUND before any. */
     latest: scopedProcedure('audit:read')

@@ -2,7 +2,7 @@ import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { RequireAuth } from '../../session.tsx';
-import { ADMIN, MEMBER, renderWithApi, trpcError } from '../../test/render.tsx';
+import { ADMIN, MEMBER, renderWithApi, stream, trpcError } from '../../test/render.tsx';
 import type { AuditEvent } from './event-table.tsx';
 import { AuditPage } from './explorer.tsx';
 
@@ -127,20 +127,41 @@ describe('the audit explorer', () => {
     const user = userEvent.setup();
     explorer({
       'audit.query': () => ({ data: [event(1)], next_cursor: null }),
-      'audit.verify': () => ({
-        ok: false,
-        checked: 41,
-        head: { seq: 90, hash: 'ab'.repeat(32) },
-        first_bad_seq: 42,
-        reason: 'hash_mismatch',
-        checkpoint: null,
-      }),
+      'audit.verifyStream': () =>
+        stream([
+          { type: 'progress', checked: 20, total: 90 },
+          {
+            type: 'result',
+            result: {
+              ok: false,
+              checked: 41,
+              head: { seq: 90, hash: 'ab'.repeat(32) },
+              first_bad_seq: 42,
+              reason: 'hash_mismatch',
+              checkpoint: null,
+            },
+          },
+        ]),
     });
     await screen.findByText('session.created');
     await user.click(screen.getByRole('button', { name: 'Verify chain' }));
     const result = await screen.findByTestId('verify-result');
     expect(result.textContent).toContain('Chain broken at seq 42');
     expect(within(result).getByRole('button', { name: 'Show event #42' })).toBeTruthy();
+  });
+
+  it('shows how far the verification has got while the server walks the chain', async () => {
+    const user = userEvent.setup();
+    explorer({
+      'audit.query': () => ({ data: [event(1)], next_cursor: null }),
+      'audit.verifyStream': () => stream([{ type: 'progress', checked: 20_000, total: 90_000 }], { open: true }),
+    });
+    await screen.findByText('session.created');
+    await user.click(screen.getByRole('button', { name: 'Verify chain' }));
+    const bar = await screen.findByTestId('verify-progress');
+    expect(bar.style.width).toBe('22.2%');
+    expect(screen.getByRole('status').textContent).toContain('Recomputed 20,000 of 90,000 hashes');
+    expect(screen.getByRole('button', { name: 'Verifying…' })).toBeTruthy();
   });
 
   it('keeps only the rows in view in the page, however many are loaded', async () => {

@@ -16,23 +16,47 @@ const REASONS: Record<string, string> = {
 };
 
 /**
- * Recomputes every hash on the server and holds the log to the latest signed checkpoint. The server answers once,
- * at the end: the bar shows the work under way and how long it has run; `expected` (the head seq as far as this
- * page knows) says how much there is to walk. The button goes where the page wants it; the progress and the result
- * take the full width under it.
+ * Recomputes every hash on the server and holds the log to the latest signed checkpoint, over the `verifyStream`
+ * subscription: the bar follows the events the server has walked (`checked` of `total`), then the result shows. The
+ * button goes where the page wants it; the progress and the result take the full width under it.
  */
 export function useVerify() {
   const client = useTRPCClient();
-  const abort = useRef<AbortController | null>(null);
+  const abort = useRef<(() => void) | null>(null);
   const [started, setStarted] = useState<number | null>(null);
+  const [progress, setProgress] = useState<{ checked: number; total: number } | null>(null);
   const mutation = useMutation({
-    mutationFn: () => {
-      abort.current = new AbortController();
-      return client.audit.verify.query(undefined, { signal: abort.current.signal });
+    mutationFn: () =>
+      new Promise<VerifyResult>((resolve, reject) => {
+        let finished = false;
+        const sub = client.audit.verifyStream.subscribe(undefined, {
+          onData(item) {
+            if (item.type === 'progress') setProgress({ checked: item.checked, total: item.total });
+            else {
+              finished = true;
+              resolve(item.result);
+            }
+          },
+          onError(error) {
+            finished = true;
+            reject(error);
+          },
+          onComplete() {
+            if (!finished) reject(new Error('The server ended the verification without a result'));
+          },
+        });
+        abort.current = () => {
+          sub.unsubscribe();
+          if (!finished) reject(new Error('Cancelled'));
+          finished = true;
+        };
+      }),
+    onMutate: () => {
+      setStarted(Date.now());
+      setProgress(null);
     },
-    onMutate: () => setStarted(Date.now()),
   });
-  return { mutation, started, cancel: () => abort.current?.abort() };
+  return { mutation, started, progress, cancel: () => abort.current?.() };
 }
 
 type Verify = ReturnType<typeof useVerify>;
@@ -54,7 +78,7 @@ export function VerifyStatus({
   expected: number | null;
   onShowSeq: (seq: number) => void;
 }) {
-  const { mutation, started } = verify;
+  const { mutation, started, progress } = verify;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     if (!mutation.isPending) return;
@@ -66,11 +90,21 @@ export function VerifyStatus({
     return (
       <div className="callout verify-progress" role="status" aria-live="polite">
         <div className="progress" aria-hidden="true">
-          <div className="progress-bar indeterminate" />
+          {progress && progress.total > 0 ? (
+            <div
+              className="progress-bar"
+              data-testid="verify-progress"
+              style={{ width: `${Math.min(100, (100 * progress.checked) / progress.total).toFixed(1)}%` }}
+            />
+          ) : (
+            <div className="progress-bar indeterminate" />
+          )}
         </div>
         <span>
-          Recomputing the hash of {expected ? `${formatNumber(expected)} events` : 'every event'} and checking the
-          signed checkpoint… {elapsed.toFixed(1)} s
+          {progress
+            ? `Recomputed ${formatNumber(progress.checked)} of ${formatNumber(progress.total)} hashes`
+            : `Recomputing the hash of ${expected ? `${formatNumber(expected)} events` : 'every event'}`}{' '}
+          and checking the signed checkpoint… {elapsed.toFixed(1)} s
         </span>
         <button type="button" className="btn btn-small" onClick={verify.cancel}>
           Cancel
