@@ -8,7 +8,8 @@ import type { CheckpointClaim, VerifyFailure, VerifyOptions, VerifyResult } from
 /**
  * verifyChain as it was before it read pages as one text value (commit 21cd67d): keyset pages of row objects,
  * JSON.parse of data and meta, the generic canonicalJson, createHash per event. Kept for the benchmark, to measure
- * the shipped walk against it in the same run. (verify.int.test.ts keeps the same walk as its reference.)
+ * the shipped walk against it in the same run, and the reference verify.int.test.ts holds the shipped walk to
+ * (`trusted` starts the walk after an already verified checkpoint, as verifySince does).
  */
 interface VerifyRow {
   seq: number | string;
@@ -24,8 +25,11 @@ interface VerifyRow {
   hash: string;
 }
 
-export async function rowByRowVerifyChain(db: DbOrTrx, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const trusted: CheckpointClaim | null = null as CheckpointClaim | null;
+export async function rowByRowVerifyChain(
+  db: DbOrTrx,
+  options: VerifyOptions = {},
+  trusted: CheckpointClaim | null = null,
+): Promise<VerifyResult> {
   const batchSize = options.batchSize ?? 10_000;
   const head = await readChainHead(db);
   const total = head.seq;

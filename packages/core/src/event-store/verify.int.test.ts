@@ -1,31 +1,25 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Database } from '@keyledger/db';
 import { createTestDb, type TestDb } from '@keyledger/db/testing';
 import fc from 'fast-check';
 import { sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { rowByRowVerifyChain } from '../../bench/row-walk.ts';
 import { meta } from '../../test/helpers.ts';
-import { canonicalJson, eventHash, NotCanonicalError, ZERO_HASH } from './canonical.ts';
+import { eventHash, NotCanonicalError, ZERO_HASH } from './canonical.ts';
 import { createCatalogue, defineEvent } from './catalogue.ts';
 import { EventStore } from './event-store.ts';
 import { readChainHead } from './read.ts';
 import type { DbOrTrx } from './types.ts';
-import {
-  type CheckpointClaim,
-  type VerifyFailure,
-  type VerifyOptions,
-  type VerifyResult,
-  verifyChain,
-  verifySince,
-} from './verify.ts';
+import { type CheckpointClaim, type VerifyFailure, verifyChain, verifySince } from './verify.ts';
 import { fetchPage, verifyPage } from './verify-page.ts';
 
 /**
  * verifyChain checks pages of the log on their own (each event against the prev_hash stored in its row, through
- * the jsonb fast path) and joins them up afterwards. These tests hold it to the sequential walk it replaced,
- * kept below as `referenceVerify`: same first bad seq, same reason, same counts, for every page size, on logs
- * tampered with the way a superuser can.
+ * the jsonb fast path) and joins them up afterwards. These tests hold it to the sequential walk it replaced, kept
+ * in bench/row-walk.ts as `rowByRowVerifyChain`: same first bad seq, same reason, same counts, for every page size,
+ * on logs tampered with the way a superuser can.
  */
 
 const catalogue = createCatalogue([defineEvent('test.any', 1, { value: z.json() })]);
@@ -188,7 +182,7 @@ describe('pages are joined exactly where a sequential walk would fail', () => {
         await edit(trx);
         const expected = { ok: false, first_bad_seq: seq, reason, checked };
         expect(await verifyChain(trx, { batchSize: 10 })).toMatchObject(expected);
-        expect(await referenceVerify(trx, null, { batchSize: 10 })).toMatchObject(expected);
+        expect(await rowByRowVerifyChain(trx, { batchSize: 10 })).toMatchObject(expected);
         for (const batchSize of [1, 3, 7, 1000]) expect(await verifyChain(trx, { batchSize })).toMatchObject(expected);
       });
     });
@@ -323,13 +317,13 @@ describe('the paged walk agrees with the sequential walk it replaced (property)'
               genuineRoot && size <= SIZE ? (hashes[size] as Uint8Array) : new Uint8Array(randomBytes(32));
             const checkpoint: CheckpointClaim = { size, rootHash };
             const plain = await verifyChain(trx, { batchSize });
-            expect(plain).toEqual(await referenceVerify(trx, null, { batchSize: 10 }));
+            expect(plain).toEqual(await rowByRowVerifyChain(trx, { batchSize: 10 }));
             outcomes.set(plain.reason ?? 'ok', (outcomes.get(plain.reason ?? 'ok') ?? 0) + 1);
             expect(await verifyChain(trx, { batchSize, checkpoint })).toEqual(
-              await referenceVerify(trx, null, { batchSize: 10, checkpoint }),
+              await rowByRowVerifyChain(trx, { batchSize: 10, checkpoint }),
             );
             expect(await verifySince(trx, checkpoint, { batchSize })).toEqual(
-              await referenceVerify(trx, checkpoint, { batchSize: 10 }),
+              await rowByRowVerifyChain(trx, { batchSize: 10 }, checkpoint),
             );
           });
         },
@@ -341,132 +335,3 @@ describe('the paged walk agrees with the sequential walk it replaced (property)'
       expect(outcomes.get(reason) ?? 0).toBeGreaterThan(0);
   }, 120_000);
 });
-
-/**
- * The sequential walk verifyChain used before pages were checked on their own (verify.ts as of commit 21cd67d),
- * unchanged but for its name: one row object per event, JSON.parse and the generic canonicalJson.
- */
-async function referenceVerify(
-  db: DbOrTrx,
-  trusted: CheckpointClaim | null,
-  options: VerifyOptions,
-): Promise<VerifyResult> {
-  interface VerifyRow {
-    seq: number | string;
-    id: string;
-    stream: string;
-    stream_version: number;
-    type: string;
-    schema_version: number;
-    data: string;
-    meta: string;
-    occurred_at: string;
-    prev_hash: string;
-    hash: string;
-  }
-  const batchSize = options.batchSize ?? 10_000;
-  const head = await readChainHead(db);
-  const total = head.seq;
-  const claim = options.checkpoint;
-  let checkpointOk: boolean | null = null;
-
-  let expectedSeq = 1;
-  let prevHex = '0'.repeat(64);
-  let checked = 0;
-  let bad: { seq: number; reason: VerifyFailure } | null = null;
-
-  if (trusted && trusted.size > 0) {
-    const rootHex = Buffer.from(trusted.rootHash).toString('hex');
-    if (trusted.size > total) {
-      bad = { seq: total + 1, reason: 'checkpoint_beyond_head' };
-    } else {
-      const { rows } = await sql<{ hash: string }>`
-        select encode(hash, 'hex') as hash from events where seq = ${trusted.size}`.execute(db);
-      const stored = rows[0]?.hash;
-      if (stored === undefined) bad = { seq: trusted.size, reason: 'gap' };
-      else if (stored !== rootHex) bad = { seq: trusted.size, reason: 'checkpoint_mismatch' };
-      else {
-        expectedSeq = trusted.size + 1;
-        prevHex = rootHex;
-      }
-    }
-  }
-
-  const fetchRows = (after: number) =>
-    sql<VerifyRow>`
-      select seq, id::text as id, stream, stream_version, type, schema_version, data::text as data, meta::text as meta,
-             to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
-             encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash
-      from events where seq > ${after} and seq <= ${total} order by seq limit ${batchSize}`
-      .execute(db)
-      .then((r) => r.rows);
-
-  let page = !bad && total >= expectedSeq ? fetchRows(expectedSeq - 1) : Promise.resolve([] as VerifyRow[]);
-  walk: while (true) {
-    const rows = await page;
-    if (rows.length === 0) break;
-    const last = rows.at(-1) as VerifyRow;
-    page = rows.length === batchSize ? fetchRows(Number(last.seq)) : Promise.resolve([]);
-    for (const row of rows) {
-      const seq = Number(row.seq);
-      if (seq !== expectedSeq) {
-        bad = { seq: expectedSeq, reason: 'gap' };
-        break walk;
-      }
-      if (row.prev_hash !== prevHex) {
-        bad = { seq, reason: 'broken_link' };
-        break walk;
-      }
-      let canonical: string;
-      try {
-        canonical = canonicalJson({
-          seq,
-          id: row.id,
-          stream: row.stream,
-          stream_version: row.stream_version,
-          type: row.type,
-          schema_version: row.schema_version,
-          data: JSON.parse(row.data),
-          meta: JSON.parse(row.meta),
-          occurred_at: row.occurred_at,
-        });
-      } catch (error) {
-        if (!(error instanceof NotCanonicalError)) throw error;
-        bad = { seq, reason: 'not_canonical' };
-        break walk;
-      }
-      const computed = createHash('sha256').update(Buffer.from(prevHex, 'hex')).update(canonical, 'utf8').digest('hex');
-      if (computed !== row.hash) {
-        bad = { seq, reason: 'hash_mismatch' };
-        break walk;
-      }
-      if (claim && seq === claim.size) checkpointOk = Buffer.from(claim.rootHash).toString('hex') === computed;
-      prevHex = computed;
-      expectedSeq = seq + 1;
-      checked += 1;
-    }
-  }
-  await page.catch(() => {});
-
-  if (!bad && expectedSeq - 1 < total) bad = { seq: expectedSeq, reason: 'truncated' };
-  if (!bad && total > 0 && prevHex !== Buffer.from(head.hash).toString('hex'))
-    bad = { seq: total, reason: 'head_mismatch' };
-  if (claim) {
-    if (claim.size > total) {
-      checkpointOk = false;
-      bad ??= { seq: total + 1, reason: 'checkpoint_beyond_head' };
-    } else if (checkpointOk === false) {
-      bad ??= { seq: claim.size, reason: 'checkpoint_mismatch' };
-    } else if (checkpointOk === null) {
-      checkpointOk = claim.size === 0;
-    }
-  }
-  return {
-    ok: bad === null,
-    checked,
-    head: total > 0 ? { seq: total, hash: Buffer.from(head.hash).toString('hex') } : null,
-    first_bad_seq: bad?.seq ?? null,
-    reason: bad?.reason ?? null,
-    checkpoint: claim ? { size: claim.size, ok: checkpointOk === true } : null,
-  };
-}
