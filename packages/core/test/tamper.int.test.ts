@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Database } from '@keyledger/db';
 import { sql, type Transaction } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventHash, ZERO_HASH } from '../src/event-store/canonical.ts';
 import {
   type Checkpoint,
   CheckpointForkError,
@@ -24,7 +23,7 @@ import {
 } from '../src/event-store/checkpoints/signed-note.ts';
 import { readChainHead } from '../src/event-store/read.ts';
 import { verifyChain } from '../src/event-store/verify.ts';
-import { clock, createTestStore, roleChange, type StoreFixture } from './helpers.ts';
+import { clock, createTestStore, rehashFrom, roleChange, type StoreFixture } from './helpers.ts';
 
 /**
  * What a database superuser can do to the log, and what catches it. The tampering bypasses the append-only
@@ -75,33 +74,6 @@ async function tamper(fn: (trx: Transaction<Database>) => Promise<unknown>): Pro
     await sql`set local session_replication_role = replica`.execute(trx);
     await fn(trx);
   });
-}
-
-/** Recomputes prev_hash/hash of every event from `fromSeq` on, and points chain_head at the new last one. */
-async function rehashFrom(trx: Transaction<Database>, fromSeq: number): Promise<void> {
-  const before = await sql<{ hash: Uint8Array }>`select hash from events where seq = ${fromSeq - 1}`.execute(trx);
-  let prev: Uint8Array = before.rows[0]?.hash ?? ZERO_HASH;
-  const { rows } = await sql<{
-    seq: number | string;
-    id: string;
-    stream: string;
-    stream_version: number;
-    type: string;
-    schema_version: number;
-    data: string;
-    meta: string;
-    occurred_at: string;
-  }>`select seq, id::text as id, stream, stream_version, type, schema_version, data::text as data,
-            meta::text as meta, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at
-     from events where seq >= ${fromSeq} order by seq`.execute(trx);
-  let last = fromSeq - 1;
-  for (const r of rows) {
-    const hash = eventHash(prev, { ...r, seq: Number(r.seq), data: JSON.parse(r.data), meta: JSON.parse(r.meta) });
-    await sql`update events set prev_hash = ${prev}, hash = ${hash} where seq = ${r.seq}`.execute(trx);
-    prev = hash;
-    last = Number(r.seq);
-  }
-  await sql`update chain_head set seq = ${last}, hash = ${prev} where id`.execute(trx);
 }
 
 it('needs a superuser: the append-only triggers refuse the application its edits', async () => {

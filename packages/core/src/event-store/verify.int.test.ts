@@ -6,12 +6,10 @@ import { sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { rowByRowVerifyChain } from '../../bench/row-walk.ts';
-import { meta } from '../../test/helpers.ts';
-import { eventHash, NotCanonicalError, ZERO_HASH } from './canonical.ts';
+import { meta, rehashFrom } from '../../test/helpers.ts';
 import { createCatalogue, defineEvent } from './catalogue.ts';
 import { EventStore } from './event-store.ts';
 import { readChainHead } from './read.ts';
-import type { DbOrTrx } from './types.ts';
 import { type CheckpointClaim, type VerifyFailure, verifyChain, verifySince } from './verify.ts';
 import { fetchPage, verifyPage } from './verify-page.ts';
 
@@ -89,41 +87,6 @@ async function tampered(fn: (trx: Transaction<Database>) => Promise<void>): Prom
     .catch((error: unknown) => {
       if (error !== rollback) throw error;
     });
-}
-
-/** Recomputes prev_hash/hash from `fromSeq` on (as far as the generic canonical form allows) and moves the head. */
-async function rehashFrom(trx: DbOrTrx, fromSeq: number): Promise<void> {
-  const before = await sql<{
-    hash: Uint8Array;
-  }>`select hash from events where seq < ${fromSeq} order by seq desc limit 1`.execute(trx);
-  let prev: Uint8Array = before.rows[0]?.hash ?? ZERO_HASH;
-  const { rows } = await sql<{
-    seq: number | string;
-    id: string;
-    stream: string;
-    stream_version: number;
-    type: string;
-    schema_version: number;
-    data: string;
-    meta: string;
-    occurred_at: string;
-  }>`select seq, id::text as id, stream, stream_version, type, schema_version, data::text as data,
-            meta::text as meta, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at
-     from events where seq >= ${fromSeq} order by seq`.execute(trx);
-  let last: number | null = null;
-  for (const r of rows) {
-    let hash: Uint8Array;
-    try {
-      hash = eventHash(prev, { ...r, seq: Number(r.seq), data: JSON.parse(r.data), meta: JSON.parse(r.meta) });
-    } catch (error) {
-      if (error instanceof NotCanonicalError) break;
-      throw error;
-    }
-    await sql`update events set prev_hash = ${prev}, hash = ${hash} where seq = ${r.seq}`.execute(trx);
-    prev = hash;
-    last = Number(r.seq);
-  }
-  if (last !== null) await sql`update chain_head set seq = ${last}, hash = ${prev} where id`.execute(trx);
 }
 
 describe('pages are joined exactly where a sequential walk would fail', () => {
