@@ -11,7 +11,8 @@ import type { CheckpointClaim, VerifyFailure, VerifyOptions, VerifyResult } from
  * the shipped walk against it in the same run, and the reference verify.int.test.ts holds the shipped walk to
  * (`trusted` starts the walk after an already verified checkpoint, as verifySince does).
  */
-interface VerifyRow {
+/** One event as the row-by-row walk (and the benchmark's raw scan) reads it. */
+export interface VerifyRow {
   seq: number | string;
   id: string;
   stream: string;

@@ -16,26 +16,12 @@ import {
   withFreshDb,
 } from './common.ts';
 import { loadGeneratedLog } from './log-generator.ts';
-import { rowByRowVerifyChain } from './row-walk.ts';
+import { rowByRowVerifyChain, type VerifyRow } from './row-walk.ts';
 
 /** DESIGN target: verify walks at least this many events a second. */
 const TARGET_EVENTS_PER_SECOND = 200_000;
 /** verifyChain's default page size, which both scans copy. */
 const PAGE_SIZE = 10_000;
-
-interface VerifyRow {
-  seq: number | string;
-  id: string;
-  stream: string;
-  stream_version: number;
-  type: string;
-  schema_version: number;
-  data: string;
-  meta: string;
-  occurred_at: string;
-  prev_hash: string;
-  hash: string;
-}
 
 export interface VerifyBenchResult {
   readonly events: number;
