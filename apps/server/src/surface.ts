@@ -1,4 +1,11 @@
-import type { ApiKeyView, CreatedApiKey, EventMeta, Principal, SessionView } from '@keyledger/core';
+import {
+  type ApiKeyView,
+  type CreatedApiKey,
+  type EventMeta,
+  type Principal,
+  requestMagicLink,
+  type SessionView,
+} from '@keyledger/core';
 import type { UserRow } from '@keyledger/db';
 import type { ServerDeps } from './deps.ts';
 
@@ -78,4 +85,52 @@ export async function logIfNotOwner(
 export function invitationFrom(deps: ServerDeps, inviter: Principal | null | undefined, ip: string) {
   const invitedBy = inviter?.kind === 'user' ? (inviter.name ?? inviter.email) : 'An administrator';
   return { publicUrl: deps.config.publicUrl.origin, invitedBy, ip };
+}
+
+/**
+ * `GET /v1/users/me` and tRPC `auth.me`: who is calling and how. Everything came with the credential's verification
+ * (and its cache): no further query. An environment key answers with its principal (`env:…`, no email).
+ */
+export function meJson(p: Principal) {
+  if (p.kind === 'env') {
+    return {
+      id: p.id,
+      email: null,
+      name: null,
+      role: p.role,
+      created_at: null,
+      auth: { method: 'env_key' as const, scopes: [...p.scopes] },
+    };
+  }
+  return {
+    id: p.userId,
+    email: p.email,
+    name: p.name,
+    role: p.role,
+    created_at: p.createdAt.toISOString(),
+    auth:
+      p.auth === 'api_key'
+        ? { method: 'api_key' as const, scopes: [...p.scopes], key_id: p.keyId }
+        : { method: 'session' as const, scopes: [...p.scopes] },
+  };
+}
+
+/**
+ * `POST /v1/auth/magic-link` and tRPC `auth.requestMagicLink`: counted against the signed-in user, else the client
+ * IP, padded to the usual issue time, and the mail worker kicked so the link leaves at once.
+ */
+export async function sendMagicLink(
+  deps: ServerDeps,
+  meta: EventMeta,
+  input: { email: string; next: unknown; principal: Principal | null | undefined; clientIp: string },
+): Promise<void> {
+  await requestMagicLink(deps.core, meta, {
+    email: input.email,
+    next: input.next,
+    requesterKey: input.principal?.kind === 'user' ? `user:${input.principal.userId}` : `ip:${input.clientIp}`,
+    signup: deps.config.signup,
+    publicUrl: deps.config.publicUrl.origin,
+    timing: deps.magicLinkTiming,
+  });
+  void deps.mail?.kick();
 }

@@ -141,3 +141,14 @@ export function oauthProviders(deps: ServerDeps): OauthProviders {
   }
   return registry;
 }
+
+/** `GET /v1/auth/oauth/providers` and tRPC `auth.providers`: each configured provider with the URL that starts it. */
+export function providerList(deps: ServerDeps) {
+  const base = deps.config.publicUrl.origin;
+  return oauthProviders(deps).providers.map((p) => ({
+    id: p.id,
+    name: p.name,
+    type: p.type,
+    login_url: `${base}/v1/auth/oauth/${p.id}/login`,
+  }));
+}

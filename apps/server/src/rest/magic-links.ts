@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { requestMagicLink, verifyMagicLink } from '@keyledger/core';
-import type { Context } from 'hono';
+import { verifyMagicLink } from '@keyledger/core';
 import type { AppEnv } from '../http/variables.ts';
+import { sendMagicLink } from '../surface.ts';
 import { errors, meta } from './common.ts';
 import { TokenResponse } from './schemas.ts';
 
@@ -45,25 +45,15 @@ const verifyLink = createRoute({
   },
 });
 
-/** The requester a limit is counted against: the signed-in user, else the client IP. */
-export function requesterKey(c: Context<AppEnv>): string {
-  const p = c.var.principal;
-  return p && p.kind === 'user' ? `user:${p.userId}` : `ip:${c.var.clientIp}`;
-}
-
 export function registerMagicLinkRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(requestLink, async (c) => {
-    const { deps } = c.var;
     const body = c.req.valid('json');
-    await requestMagicLink(deps.core, meta(c), {
+    await sendMagicLink(c.var.deps, meta(c), {
       email: body.email,
       next: body.next,
-      requesterKey: requesterKey(c),
-      signup: deps.config.signup,
-      publicUrl: deps.config.publicUrl.origin,
-      timing: deps.magicLinkTiming,
+      principal: c.var.principal,
+      clientIp: c.var.clientIp,
     });
-    void deps.mail?.kick();
     return c.json({ status: 'sent' as const }, 200);
   });
 

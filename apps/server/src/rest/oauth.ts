@@ -17,7 +17,13 @@ import { sessionCookieName, sessionCookieOptions } from '../http/cookies.ts';
 import { HttpError } from '../http/errors.ts';
 import type { AppEnv } from '../http/variables.ts';
 import { validateNext } from '../oauth/next.ts';
-import { type OauthProvider, oauthProviders, ProviderUnavailable, withTimeout } from '../oauth/providers.ts';
+import {
+  type OauthProvider,
+  oauthProviders,
+  ProviderUnavailable,
+  providerList,
+  withTimeout,
+} from '../oauth/providers.ts';
 import { errors, meta } from './common.ts';
 
 /** An authorization request lives 10 minutes, server-side, keyed by the hash of a random id in a cookie. */
@@ -132,16 +138,7 @@ async function refuse(c: Context<AppEnv>, provider: OauthProvider, reason: Oauth
 }
 
 export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
-  rest.openapi(providersRoute, (c) => {
-    const base = c.var.deps.config.publicUrl.origin;
-    const data = oauthProviders(c.var.deps).providers.map((p) => ({
-      id: p.id,
-      name: p.name,
-      type: p.type,
-      login_url: `${base}/v1/auth/oauth/${p.id}/login`,
-    }));
-    return c.json({ data, next_cursor: null }, 200);
-  });
+  rest.openapi(providersRoute, (c) => c.json({ data: providerList(c.var.deps), next_cursor: null }, 200));
 
   rest.openapi(loginRoute, async (c) => {
     const deps = c.var.deps;

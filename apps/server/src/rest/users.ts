@@ -13,7 +13,7 @@ import {
 import { HttpError } from '../http/errors.ts';
 import { requireScope } from '../http/pipeline.ts';
 import type { AppEnv } from '../http/variables.ts';
-import { invitationFrom, userJson } from '../surface.ts';
+import { invitationFrom, meJson, userJson } from '../surface.ts';
 import { AUTHED, errors, idempotent, meta, principalOf } from './common.ts';
 import { CreateUserBody, Id, Limit, listOf, Me, PatchUserBody, User } from './schemas.ts';
 
@@ -97,37 +97,7 @@ const revokeSessions = createRoute({
 });
 
 export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
-  rest.openapi(me, async (c) => {
-    const p = principalOf(c);
-    if (p.kind === 'env') {
-      return c.json(
-        {
-          id: p.id,
-          email: null,
-          name: null,
-          role: p.role,
-          created_at: null,
-          auth: { method: 'env_key' as const, scopes: [...p.scopes] },
-        },
-        200,
-      );
-    }
-    // Everything here came with the credential's verification (and its cache): no further query.
-    return c.json(
-      {
-        id: p.userId,
-        email: p.email,
-        name: p.name,
-        role: p.role,
-        created_at: p.createdAt.toISOString(),
-        auth:
-          p.auth === 'api_key'
-            ? { method: 'api_key' as const, scopes: [...p.scopes], key_id: p.keyId }
-            : { method: 'session' as const, scopes: [...p.scopes] },
-      },
-      200,
-    );
-  });
+  rest.openapi(me, (c) => c.json(meJson(principalOf(c)), 200));
 
   rest.openapi(list, async (c) => {
     const q = c.req.valid('query');

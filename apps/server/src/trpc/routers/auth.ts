@@ -3,13 +3,13 @@ import {
   DomainError,
   passwordSignIn,
   registerUser,
-  requestMagicLink,
   revokeSession,
   setPassword,
   ThrottledError,
 } from '@keyledger/core';
 import { z } from 'zod';
-import { oauthProviders } from '../../oauth/providers.ts';
+import { providerList } from '../../oauth/providers.ts';
+import { meJson, sendMagicLink } from '../../surface.ts';
 import { authedProcedure, publicProcedure, router } from '../init.ts';
 import {
   clearSessionCookie,
@@ -56,22 +56,18 @@ export const authRouter = router({
     .input(z.strictObject({ email: z.string().min(1).max(320), next: z.string().max(2048).optional() }))
     .output(z.object({ status: z.literal('sent') }))
     .mutation(async ({ ctx, input }) => {
-      const { deps } = ctx;
       try {
-        await requestMagicLink(deps.core, ctx.meta, {
+        await sendMagicLink(ctx.deps, ctx.meta, {
           email: input.email,
           next: input.next,
-          requesterKey: ctx.principal?.kind === 'user' ? `user:${ctx.principal.userId}` : `ip:${ctx.clientIp}`,
-          signup: deps.config.signup,
-          publicUrl: deps.config.publicUrl.origin,
-          timing: deps.magicLinkTiming,
+          principal: ctx.principal,
+          clientIp: ctx.clientIp,
         });
       } catch (error) {
         const retry = error instanceof DomainError ? error.details.retry_after_seconds : undefined;
         if (typeof retry === 'number') ctx.resHeaders.set('Retry-After', String(retry));
         throw error;
       }
-      void deps.mail?.kick();
       return { status: 'sent' as const };
     }),
 
@@ -80,15 +76,7 @@ export const authRouter = router({
     .output(
       z.array(z.object({ id: z.string(), name: z.string(), type: z.enum(['google', 'oidc']), login_url: z.string() })),
     )
-    .query(({ ctx }) => {
-      const base = ctx.deps.config.publicUrl.origin;
-      return oauthProviders(ctx.deps).providers.map((p) => ({
-        id: p.id,
-        name: p.name,
-        type: p.type,
-        login_url: `${base}/v1/auth/oauth/${p.id}/login`,
-      }));
-    }),
+    .query(({ ctx }) => providerList(ctx.deps)),
 
   /** The Google/OIDC identities linked to the caller (for the account page; link more with `login_url?link=1`). */
   linkedAccounts: authedProcedure
@@ -131,31 +119,7 @@ export const authRouter = router({
   }),
 
   /** Who is calling and how; an environment key answers with its principal (`env:…`, no email). */
-  me: authedProcedure.output(Me).query(({ ctx }) => {
-    const p = ctx.principal;
-    if (p.kind === 'env') {
-      return {
-        id: p.id,
-        email: null,
-        name: null,
-        role: p.role,
-        created_at: null,
-        auth: { method: 'env_key' as const, scopes: [...p.scopes] },
-      };
-    }
-    // Everything here came with the credential's verification (as over REST): no further query.
-    return {
-      id: p.userId,
-      email: p.email,
-      name: p.name,
-      role: p.role,
-      created_at: p.createdAt.toISOString(),
-      auth:
-        p.auth === 'api_key'
-          ? { method: 'api_key' as const, scopes: [...p.scopes], key_id: p.keyId }
-          : { method: 'session' as const, scopes: [...p.scopes] },
-    };
-  }),
+  me: authedProcedure.output(Me).query(({ ctx }) => meJson(ctx.principal)),
 
   /** Sets or changes the caller's password; their other sessions are revoked (reason `password_changed`). */
   changePassword: authedProcedure
