@@ -1,3 +1,6 @@
+/** Escapes text for HTML content and attribute values. */
+export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
 /**
  * The frame of the few server-rendered pages (setup, the magic-link confirm page, logout): no script. Their forms
  * POST to this origin, which checks `Origin`; under the server-wide `Referrer-Policy: no-referrer` browsers send

@@ -3,9 +3,7 @@ import type { Hono } from 'hono';
 import { setCookie } from 'hono/cookie';
 import { sessionCookieName, sessionCookieOptions } from '../http/cookies.ts';
 import { type AppEnv, metaOf } from '../http/variables.ts';
-import { page } from './html.ts';
-
-const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+import { escapeHtml, page } from './html.ts';
 
 const refused = (email: string) =>
   page(
@@ -29,10 +27,10 @@ export function registerMagicLinkPages(app: Hono<AppEnv>): void {
     return c.html(
       page(
         'Sign in',
-        `<h1>Sign in as ${esc(email)}?</h1>
+        `<h1>Sign in as ${escapeHtml(email)}?</h1>
 <form method="post" action="/auth/magic">
-  <input type="hidden" name="email" value="${esc(email)}">
-  <input type="hidden" name="code" value="${esc(code)}">
+  <input type="hidden" name="email" value="${escapeHtml(email)}">
+  <input type="hidden" name="code" value="${escapeHtml(code)}">
   <button type="submit">Sign in</button>
 </form>`,
       ),

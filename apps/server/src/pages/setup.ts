@@ -3,7 +3,7 @@ import type { Hono } from 'hono';
 import { setCookie } from 'hono/cookie';
 import { sessionCookieName, sessionCookieOptions } from '../http/cookies.ts';
 import { type AppEnv, metaOf } from '../http/variables.ts';
-import { page } from './html.ts';
+import { escapeHtml, page } from './html.ts';
 
 function form(token: string, message?: string, email = '', name = ''): string {
   return page(
@@ -20,8 +20,6 @@ ${message ? `<p class="error" role="alert">${message}</p>` : ''}
 </form>`,
   );
 }
-
-const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 /** The first-admin page behind the link the server prints at start when there is no admin. */
 export function registerSetupPage(app: Hono<AppEnv>): void {
@@ -51,7 +49,7 @@ export function registerSetupPage(app: Hono<AppEnv>): void {
     const email = field('email').slice(0, 320);
     const name = field('name').trim().slice(0, 200);
     if (!/^[^\s@]+@[^\s@]+$/.test(email))
-      return c.html(form(esc(token), 'Enter a valid email address.', esc(email), esc(name)), 400);
+      return c.html(form(escapeHtml(token), 'Enter a valid email address.', escapeHtml(email), escapeHtml(name)), 400);
     try {
       const session = await completeSetup(deps.core, metaOf(c.var, 'web', c.req.header('user-agent')), {
         token,
@@ -64,7 +62,7 @@ export function registerSetupPage(app: Hono<AppEnv>): void {
     } catch (error) {
       if (error instanceof DomainError && error.code !== 'unavailable') {
         const status = error.code === 'invalid_input' ? 400 : error.code === 'unauthorized' ? 401 : 409;
-        return c.html(form(esc(token), esc(error.message), esc(email), esc(name)), status);
+        return c.html(form(escapeHtml(token), escapeHtml(error.message), escapeHtml(email), escapeHtml(name)), status);
       }
       throw error;
     }

@@ -11,7 +11,7 @@ import { deleteCookie } from 'hono/cookie';
 import { sessionCookieName } from '../http/cookies.ts';
 import { HttpError } from '../http/errors.ts';
 import type { AppEnv } from '../http/variables.ts';
-import { page } from '../pages/html.ts';
+import { escapeHtml, page } from '../pages/html.ts';
 import { userJson } from '../surface.ts';
 import { errors, meta, principalOf, SESSION_ONLY, userOf } from './common.ts';
 import { PasswordBody, SigninBody, SignupBody, TokenResponse, User } from './schemas.ts';
@@ -181,7 +181,7 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
     if (p?.kind !== 'user' || c.var.credentialSource !== 'cookie') {
       return c.html(page('Signed out', '<h1>You are not signed in</h1><p><a href="/login">Sign in</a></p>'), 200);
     }
-    const who = (p.name ?? p.email).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+    const who = escapeHtml(p.name ?? p.email);
     return c.html(
       page(
         'Sign out',

@@ -1,3 +1,5 @@
+import { escapeHtml } from '../pages/html.ts';
+
 type Doc = {
   info: { title: string; version: string; description?: string };
   paths: Record<string, Record<string, Operation>>;
@@ -12,8 +14,6 @@ type Operation = {
   responses?: Record<string, { description?: string; content?: Record<string, { schema?: unknown }> }>;
 };
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-
 function schemaName(schema: unknown): string {
   const ref = (schema as { $ref?: string } | undefined)?.$ref;
   if (ref) return ref.split('/').at(-1) ?? 'object';
@@ -27,25 +27,25 @@ export function renderReference(doc: Doc): string {
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       const params = (op.parameters ?? [])
-        .map((p) => `<code>${esc(p.name)}</code> (${esc(p.in)}${p.required ? ', required' : ''})`)
+        .map((p) => `<code>${escapeHtml(p.name)}</code> (${escapeHtml(p.in)}${p.required ? ', required' : ''})`)
         .join(', ');
       const body = op.requestBody?.content
         ? Object.entries(op.requestBody.content)
-            .map(([type, c]) => `${esc(type)}: <code>${esc(schemaName(c.schema))}</code>`)
+            .map(([type, c]) => `${escapeHtml(type)}: <code>${escapeHtml(schemaName(c.schema))}</code>`)
             .join('; ')
         : '';
       const responses = Object.entries(op.responses ?? {})
         .map(([status, r]) => {
           const schema = r.content ? Object.values(r.content)[0]?.schema : undefined;
-          return `<li><b>${esc(status)}</b> ${esc(r.description ?? '')}${schema ? ` — <code>${esc(schemaName(schema))}</code>` : ''}</li>`;
+          return `<li><b>${escapeHtml(status)}</b> ${escapeHtml(r.description ?? '')}${schema ? ` — <code>${escapeHtml(schemaName(schema))}</code>` : ''}</li>`;
         })
         .join('');
       const auth =
         op.security && op.security.length > 0 ? op.security.map((s) => Object.keys(s).join('+')).join(' or ') : 'none';
-      ops.push(`<section id="${esc(`${method}-${path}`)}">
-  <h3><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code></h3>
-  <p>${esc(op.summary ?? '')}</p>
-  <p class="meta">Auth: ${esc(auth)}${params ? ` · Parameters: ${params}` : ''}${body ? ` · Body: ${body}` : ''}</p>
+      ops.push(`<section id="${escapeHtml(`${method}-${path}`)}">
+  <h3><span class="m ${escapeHtml(method)}">${escapeHtml(method.toUpperCase())}</span> <code>${escapeHtml(path)}</code></h3>
+  <p>${escapeHtml(op.summary ?? '')}</p>
+  <p class="meta">Auth: ${escapeHtml(auth)}${params ? ` · Parameters: ${params}` : ''}${body ? ` · Body: ${body}` : ''}</p>
   <ul>${responses}</ul>
 </section>`);
     }
@@ -53,12 +53,12 @@ export function renderReference(doc: Doc): string {
   const schemas = Object.entries(doc.components?.schemas ?? {})
     .map(
       ([name, s]) =>
-        `<details id="schema-${esc(name)}"><summary><code>${esc(name)}</code></summary><pre>${esc(JSON.stringify(s, null, 2))}</pre></details>`,
+        `<details id="schema-${escapeHtml(name)}"><summary><code>${escapeHtml(name)}</code></summary><pre>${escapeHtml(JSON.stringify(s, null, 2))}</pre></details>`,
     )
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(doc.info.title)} API reference</title>
+<title>${escapeHtml(doc.info.title)} API reference</title>
 <style>
 body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#1b1f24}
 section{border-top:1px solid #d8dee4;padding:.5rem 0}h3{margin:.5rem 0;font-size:1rem}
@@ -66,8 +66,8 @@ section{border-top:1px solid #d8dee4;padding:.5rem 0}h3{margin:.5rem 0;font-size
 .get{background:#0969da}.post{background:#1a7f37}.patch{background:#9a6700}.delete{background:#cf222e}.put{background:#8250df}
 .meta{color:#57606a;font-size:.9rem}code{font-family:ui-monospace,monospace}pre{background:#f6f8fa;padding:.75rem;overflow:auto}
 </style></head><body>
-<h1>${esc(doc.info.title)} API <small>${esc(doc.info.version)}</small></h1>
-<p>${esc(doc.info.description ?? '')} The machine-readable document is at <a href="/api/openapi"><code>/api/openapi</code></a> (OpenAPI 3.1).</p>
+<h1>${escapeHtml(doc.info.title)} API <small>${escapeHtml(doc.info.version)}</small></h1>
+<p>${escapeHtml(doc.info.description ?? '')} The machine-readable document is at <a href="/api/openapi"><code>/api/openapi</code></a> (OpenAPI 3.1).</p>
 <p>Errors always look like <code>{"error", "code", "request_id"}</code>.</p>
 ${ops.join('\n')}
 <h2>Schemas</h2>
