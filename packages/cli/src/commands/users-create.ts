@@ -1,22 +1,17 @@
 import {
   assertPasswordAcceptable,
+  buildInvitation,
   type CoreContext,
   catalogue,
   DomainError,
   type EventMeta,
   EventStore,
   hasAdmin,
-  hashToken,
-  magicLinkDecider,
-  magicLinkStream,
-  magicLinkUrl,
   projections,
-  randomBase62,
   registerUser,
   runCommand,
   SETUP_TOKEN_TTL_MS,
   systemClock,
-  typeId,
   userDecider,
   userStream,
 } from '@keyledger/core';
@@ -98,25 +93,22 @@ export function registerUsersCreate(users: Command): void {
           // An invitation as the server makes one (`user.invited` and a `magic_link.issued` for this user, in one
           // append), printed instead of mailed: at bootstrap there may be no mail set up yet. Only the code's
           // SHA-256 is stored; it works once, as long as the server's own setup link, and verifies the address.
-          const code = randomBase62(32);
-          const expiresAt = new Date(core.clock.now().getTime() + SETUP_TOKEN_TTL_MS);
-          const linkId = typeId('ml');
-          const issued = magicLinkDecider.decide(
-            {
-              type: 'IssueLink',
-              data: { linkId, email: user.email, userId: user.id, codeHash: hashToken(code), expiresAt, next: '/' },
-            },
-            null,
-          );
+          const invitation = buildInvitation(user.id, user.email, {
+            publicUrl: env.publicUrl,
+            invitedBy: 'keyledger users create',
+            ip: null,
+            now: core.clock.now(),
+            ttlMs: SETUP_TOKEN_TTL_MS,
+          });
           await runCommand(
             core,
             userStream(user.id),
             userDecider,
-            { type: 'InviteUser', data: { userId: user.id, linkId } },
+            { type: 'InviteUser', data: { userId: user.id, linkId: invitation.userEvent.data.link_id } },
             CLI_META,
-            { also: async () => [{ stream: magicLinkStream(linkId), expectedVersion: 0, events: issued }] },
+            { also: async () => [invitation.link] },
           );
-          link = { url: magicLinkUrl(env.publicUrl, code, user.email), expires_at: expiresAt.toISOString() };
+          link = { url: invitation.url, expires_at: invitation.expiresAt.toISOString() };
         }
 
         const summary = {

@@ -12,6 +12,8 @@ export interface InvitationOptions {
   readonly ip: string | null;
   readonly now: Date;
   readonly serviceName?: string;
+  /** How long the link works: the design's 15 minutes unless given (the CLI prints a 1 h link at bootstrap). */
+  readonly ttlMs?: number;
 }
 
 /**
@@ -27,17 +29,21 @@ export function buildInvitation(
   userEvent: { type: 'user.invited'; data: { user_id: string; link_id: string } };
   link: StreamAppend;
   mail: OutboxMessage;
+  /** The link itself, for a caller that hands it over instead of mailing it. */
+  url: string;
+  expiresAt: Date;
 } {
   const code = randomBase62(32);
   const linkId = typeId('ml');
-  const expiresAt = new Date(options.now.getTime() + MAGIC_LINK_TTL_MS);
+  const expiresAt = new Date(options.now.getTime() + (options.ttlMs ?? MAGIC_LINK_TTL_MS));
+  const url = magicLinkUrl(options.publicUrl, code, email);
   const events = magicLinkDecider.decide(
     { type: 'IssueLink', data: { linkId, email, userId, codeHash: hashToken(code), expiresAt, next: '/' } },
     null,
   );
   const payload = magicLinkMail({
     to: email,
-    link: magicLinkUrl(options.publicUrl, code, email),
+    link: url,
     ip: options.ip,
     expiresAt,
     linkId,
@@ -49,5 +55,7 @@ export function buildInvitation(
     userEvent: { type: 'user.invited', data: { user_id: userId, link_id: linkId } },
     link: { stream: magicLinkStream(linkId), expectedVersion: 0, events },
     mail: { topic: MAIL_TOPIC, payload },
+    url,
+    expiresAt,
   };
 }
