@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { copyingClientClass, copyingPglite } from './raw-bytes.ts';
 import type { Database } from './schema.ts';
 
 export type DbDialect = 'pglite' | 'postgres';
@@ -26,6 +27,7 @@ export interface CreateDbOptions {
 }
 
 const INT8_OID = 20;
+const CopyingClient = copyingClientClass(pg.Client);
 // seq and counters are bigint in SQL; they stay far below 2^53, so numbers are exact and easier to use.
 const pgTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
@@ -50,7 +52,8 @@ export async function createDb(options: CreateDbOptions = {}): Promise<DbHandle>
 }
 
 function createPgliteDb(pglite: PGlite): DbHandle {
-  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+  // copyingPglite: lets copyBinaryOut (raw-bytes.ts) run a COPY through Kysely, in or out of a transaction.
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite: copyingPglite(pglite) }) });
   return {
     db,
     dialect: 'pglite',
@@ -67,7 +70,8 @@ function createPgliteDb(pglite: PGlite): DbHandle {
 }
 
 function createPostgresDb(connectionString: string, max: number): DbHandle {
-  const pool = new pg.Pool({ connectionString, max, types: pgTypes });
+  // CopyingClient: lets copyBinaryOut (raw-bytes.ts) run a COPY through Kysely, in or out of a transaction.
+  const pool = new pg.Pool({ connectionString, max, types: pgTypes, Client: CopyingClient });
   // An idle client that loses its server (restart, failover) must not crash the process.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

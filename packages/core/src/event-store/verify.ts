@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { readChainHead } from './read.ts';
 import type { DbOrTrx } from './types.ts';
-import { fetchPage, verifyPage } from './verify-page.ts';
+import { fetchBytePage, verifyBytePage } from './verify-bytes.ts';
+import { fetchPage, type PageResult, verifyPage } from './verify-page.ts';
 
 /** Pages requested ahead of the one being checked. */
 const PAGES_IN_FLIGHT = 2;
@@ -111,25 +112,30 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
   // are requested at once, so the database (on a pool, over several connections) produces the next pages while
   // this one is checked. Each page is checked on its own (verify-page.ts); here the pages are joined up: the first
   // event of each must have the expected seq and link to the last hash before it.
-  const pages: { from: number; to: number; text: Promise<string> }[] = [];
+  const pages: { from: number; to: number; read: Promise<Buffer | string> }[] = [];
+  const checkedPages: Buffer[] = [];
   let nextFrom = expectedSeq;
   const request = () => {
     if (nextFrom > total) return;
     const from = nextFrom;
     const to = Math.min(total, from + batchSize - 1);
     nextFrom = to + 1;
-    const text = fetchPage(db, from, to, batchSize);
-    text.catch(() => {}); // awaited in order below; a page left behind must not be an unhandled rejection
-    pages.push({ from, to, text });
+    // As bytes when the database can COPY them out (verify-bytes.ts), else as text (verify-page.ts). A byte page
+    // takes the memory of one already checked.
+    const read = fetchBytePage(db, from, to, checkedPages.pop()).then<Buffer | string>(
+      (bytes) => bytes ?? fetchPage(db, from, to, batchSize),
+    );
+    read.catch(() => {}); // awaited in order below; a page left behind must not be an unhandled rejection
+    pages.push({ from, to, read });
   };
   if (!bad) for (let i = 0; i < PAGES_IN_FLIGHT; i++) request();
   const hashAtSeq = claim && claim.size >= expectedSeq ? claim.size : 0;
   while (pages.length > 0) {
     const next = pages.shift() as (typeof pages)[number];
-    const text = await next.text;
+    const read = await next.read;
     request();
-    let page = verifyPage(text, hashAtSeq);
-    if (page.unordered) page = verifyPage(await fetchPage(db, next.from, next.to, batchSize, true), hashAtSeq);
+    const page = await checkPage(db, read, next, batchSize, hashAtSeq);
+    if (typeof read !== 'string') checkedPages.push(read);
     if (page.count === 0 && !page.bad) continue; // an empty range: the next event found is a gap, or the log ends
     if (page.firstSeq !== expectedSeq) {
       bad = { seq: expectedSeq, reason: 'gap' };
@@ -150,7 +156,7 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
     options.onProgress?.({ checked, total });
     options.signal?.throwIfAborted();
   }
-  await Promise.allSettled(pages.map((p) => p.text));
+  await Promise.allSettled(pages.map((p) => p.read));
 
   // expectedSeq - 1 is the last seq that checked out (checked + trusted.size when starting from a checkpoint).
   if (!bad && expectedSeq - 1 < total) bad = { seq: expectedSeq, reason: 'truncated' };
@@ -175,6 +181,26 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
     reason: bad?.reason ?? null,
     checkpoint: claim ? { size: claim.size, ok: checkpointOk === true } : null,
   };
+}
+
+/**
+ * A page checked from its bytes (verify-bytes.ts), or from its text (verify-page.ts): read as text when the bytes
+ * hold an event outside the byte reader's fast path, and again in explicit seq order if the text ever came back out
+ * of order.
+ */
+async function checkPage(
+  db: DbOrTrx,
+  read: Buffer | string,
+  range: { from: number; to: number },
+  batchSize: number,
+  hashAtSeq: number,
+): Promise<PageResult> {
+  const page = typeof read === 'string' ? null : verifyBytePage(read, hashAtSeq);
+  if (page) return page;
+  const text = typeof read === 'string' ? read : await fetchPage(db, range.from, range.to, batchSize);
+  const checked = verifyPage(text, hashAtSeq);
+  if (!checked.unordered) return checked;
+  return verifyPage(await fetchPage(db, range.from, range.to, batchSize, true), hashAtSeq);
 }
 
 function toHexString(bytes: Uint8Array | undefined): string {
