@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, NotCanonicalError } from './canonical.ts';
 import { canonicalFromJsonbText } from './jsonb-canonical.ts';
+import { canonicalFromJsonbBytes } from './verify-bytes.ts';
 
 /**
  * The jsonb fast path must give exactly what the generic path gives — `canonicalJson(JSON.parse(text))` — for any
@@ -19,11 +20,16 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** What Postgres prints for each JSON text once stored as jsonb. */
-async function throughJsonb(texts: readonly string[]): Promise<string[]> {
-  const { rows } = await sql<{ out: string }>`
-    select v::jsonb::text as out from unnest(${texts}::text[]) with ordinality as u(v, i) order by i`.execute(t.db);
-  return rows.map((r) => r.out);
+/** What Postgres prints for each JSON text once stored as jsonb: as text, and as `jsonb_send` bytes (verify-bytes). */
+async function throughJsonb(texts: readonly string[]): Promise<{ text: string; bytes: Uint8Array }[]> {
+  const { rows } = await sql<{ out: string; sent: Uint8Array }>`
+    select v::jsonb::text as out, jsonb_send(v::jsonb) as sent
+      from unnest(${texts}::text[]) with ordinality as u(v, i) order by i`.execute(t.db);
+  // jsonb_send: a version byte (1), then the text in UTF-8.
+  return rows.map((r) => {
+    expect(r.sent[0]).toBe(1);
+    return { text: r.out, bytes: r.sent.subarray(1) };
+  });
 }
 
 type Generic = { ok: true; text: string } | { ok: false };
@@ -36,16 +42,21 @@ function generic(text: string): Generic {
   }
 }
 
-/** The fast path agrees with the generic one or steps aside; returns whether it took the text. */
-function expectAgrees(jsonbText: string): boolean {
-  const fast = canonicalFromJsonbText(jsonbText);
-  const reference = generic(jsonbText);
-  if (fast === undefined) return false;
-  expect(reference).toEqual({ ok: true, text: fast });
-  return true;
+/**
+ * Both fast paths — on the text (verify-page.ts) and on the bytes (verify-bytes.ts) — agree with the generic one or
+ * step aside; returns whether each took the value.
+ */
+function expectAgrees(jsonb: { text: string; bytes: Uint8Array }): { text: boolean; bytes: boolean } {
+  expect(Buffer.from(jsonb.bytes).toString('utf8')).toBe(jsonb.text);
+  const reference = generic(jsonb.text);
+  const fast = canonicalFromJsonbText(jsonb.text);
+  if (fast !== undefined) expect(reference).toEqual({ ok: true, text: fast });
+  const fromBytes = canonicalFromJsonbBytes(jsonb.bytes);
+  if (fromBytes !== undefined) expect(reference).toEqual({ ok: true, text: fromBytes });
+  return { text: fast !== undefined, bytes: fromBytes !== undefined };
 }
 
-describe('canonicalFromJsonbText on real jsonb output', () => {
+describe('canonicalFromJsonbText and canonicalFromJsonbBytes on real jsonb output', () => {
   it('handles the shapes events have, and the RFC 8785 examples within our domain', async () => {
     const values: unknown[] = [
       { user_id: 'user_01', from: 'member', to: 'admin' },
@@ -79,8 +90,11 @@ describe('canonicalFromJsonbText on real jsonb output', () => {
       7,
     ];
     const out = await throughJsonb(values.map((v) => JSON.stringify(v)));
-    for (const [i, text] of out.entries()) {
+    for (const [i, { text, bytes }] of out.entries()) {
       expect(canonicalFromJsonbText(text), text).toBe(canonicalJson(values[i]));
+      // The byte reader takes only ASCII member names: the third and fifth values (names beyond ASCII) are the text
+      // path's.
+      expect(canonicalFromJsonbBytes(bytes), text).toBe(i === 2 || i === 4 ? undefined : canonicalJson(values[i]));
     }
   });
 
@@ -98,12 +112,17 @@ describe('canonicalFromJsonbText on real jsonb output', () => {
       `${'{"a": '.repeat(130)}1${'}'.repeat(130)}`, // deeper than canonicalJson accepts
     ];
     const out = await throughJsonb(texts);
-    for (const text of out) {
+    for (const { text, bytes } of out) {
       expect(canonicalFromJsonbText(text), text).toBeUndefined();
+      expect(canonicalFromJsonbBytes(bytes), text).toBeUndefined();
     }
-    expect(generic(out[0] as string)).toEqual({ ok: true, text: '1' });
-    expect(generic(out[1] as string)).toEqual({ ok: false });
-    expect(generic(out[9] as string)).toEqual({ ok: false });
+    expect(generic(out[0]?.text as string)).toEqual({ ok: true, text: '1' });
+    expect(generic(out[1]?.text as string)).toEqual({ ok: false });
+    expect(generic(out[9]?.text as string)).toEqual({ ok: false });
+    // Names beyond ASCII are sorted by the text path only.
+    const [named] = await throughJsonb(['{"é": 1, "z": 2}']);
+    expect(canonicalFromJsonbText(named?.text as string)).toBe('{"z":2,"é":1}');
+    expect(canonicalFromJsonbBytes(named?.bytes as Uint8Array)).toBeUndefined();
   });
 
   it('refuses text in any other shape than jsonb prints', () => {
@@ -133,6 +152,16 @@ describe('canonicalFromJsonbText on real jsonb output', () => {
       '"\ud800"',
     ]) {
       expect(canonicalFromJsonbText(text), JSON.stringify(text)).toBeUndefined();
+      // (A lone surrogate has no UTF-8: the bytes of that one would be a replacement character.)
+      if (text.isWellFormed()) expect(canonicalFromJsonbBytes(Buffer.from(text)), JSON.stringify(text)).toBeUndefined();
+    }
+    // Bytes that are not UTF-8 (a lone continuation byte, an encoded surrogate) are never taken.
+    for (const bytes of [
+      [0x22, 0x80, 0x22],
+      [0x22, 0xed, 0xa0, 0x80, 0x22],
+      [0x22, 0xc3, 0x22],
+    ]) {
+      expect(canonicalFromJsonbBytes(Uint8Array.from(bytes))).toBeUndefined();
     }
   });
 });
@@ -184,22 +213,26 @@ const { json } = fc.letrec<{ json: unknown }>((tie) => ({
   ),
 }));
 
-describe('canonicalFromJsonbText agrees with canonicalJson(JSON.parse(…)) (property, real jsonb)', () => {
+describe('canonicalFromJsonbText and canonicalFromJsonbBytes agree with canonicalJson(JSON.parse(…)) (property, real jsonb)', () => {
   it('on generated values after a jsonb round trip', async () => {
     let fast = 0;
+    let fastBytes = 0;
     let total = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(json, { minLength: 1, maxLength: 40 }), async (values) => {
         const texts = await throughJsonb(values.map((v) => JSON.stringify(v)));
-        for (const jsonbText of texts) {
+        for (const jsonb of texts) {
           total++;
-          if (expectAgrees(jsonbText)) fast++;
+          const took = expectAgrees(jsonb);
+          if (took.text) fast++;
+          if (took.bytes) fastBytes++;
         }
       }),
       { numRuns: 150 },
     );
-    // Most generated values are in the fast path's domain; if it stepped aside for nearly all, it would prove little.
+    // Most generated values are in the fast paths' domain; if they stepped aside for nearly all, it would prove little.
     expect(fast).toBeGreaterThan(total / 4);
+    expect(fastBytes).toBeGreaterThan(total / 4);
   }, 120_000);
 
   it('on event-shaped objects (data and meta), where it must never step aside', async () => {
@@ -218,7 +251,7 @@ describe('canonicalFromJsonbText agrees with canonicalJson(JSON.parse(…)) (pro
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(dataArb, metaArb), { minLength: 1, maxLength: 20 }), async (events) => {
         const texts = await throughJsonb(events.flatMap(([d, m]) => [JSON.stringify(d), JSON.stringify(m)]));
-        for (const jsonbText of texts) expect(expectAgrees(jsonbText), jsonbText).toBe(true);
+        for (const jsonb of texts) expect(expectAgrees(jsonb), jsonb.text).toEqual({ text: true, bytes: true });
       }),
       { numRuns: 100 },
     );

@@ -178,7 +178,17 @@ function walkPage(page: Buffer, hashAtSeq: number): PageResult {
     w = putPlain(b, w, page, typeAt, typeEnd);
     w = put(b, w, CLOSE);
     // Postgres's text is UTF-8 in a UTF-8 database; anything else is the text path's to judge.
-    if (nonAscii && !isUtf8(page.subarray(streamAt, metaEnd))) throw OFF;
+    if (
+      nonAscii &&
+      !(
+        utf8(page, streamAt, streamEnd) &&
+        utf8(page, typeAt, typeEnd) &&
+        utf8(page, dataAt, dataEnd) &&
+        utf8(page, metaAt, metaEnd)
+      )
+    ) {
+      throw OFF;
+    }
     // The digest as a 'binary' (latin1) string: one character per byte, compared with the stored hash without hex.
     if (!sameHash(hash('sha256', b.subarray(0, w), 'binary'), page, hashAtOffset)) {
       bad = { seq, reason: 'hash_mismatch' };
@@ -218,6 +228,11 @@ export function canonicalFromJsonbBytes(text: Uint8Array): string | undefined {
     if (error === OFF) return undefined;
     throw error;
   }
+}
+
+/** True when the bytes from `start` to `end` are UTF-8. */
+function utf8(page: Buffer, start: number, end: number): boolean {
+  return isUtf8(page.subarray(start, end));
 }
 
 /** No event's canonical form is longer than its row plus its member names and the digits of its numbers. */

@@ -9,7 +9,7 @@ import type { DbOrTrx } from './types.ts';
  *
  * The page is `string_agg` of one line per event, in seq order, fields separated by TAB:
  *
- *   seq, id, stream_version, schema_version, occurred_at, prev_hash‖hash (128 hex digits), data, meta, stream, type
+ *   seq, id, stream_version, schema_version, occurred_at, prev_hash, hash (hex), data, meta, stream, type
  *
  * `data` and `meta` are jsonb as Postgres prints it, which never holds a raw TAB or newline (they are escaped), and
  * the other fields cannot hold one either, except `stream` and `type`: those come as they are unless they hold a
@@ -58,7 +58,7 @@ export async function fetchPage(
   // for the case verifyPage ever finds a page out of order.
   const line = sql`seq || E'\t' || id || E'\t' || stream_version || E'\t' || schema_version || E'\t' ||
     to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || E'\t' ||
-    encode(prev_hash, 'hex') || encode(hash, 'hex') || E'\t' || data::text || E'\t' || meta::text || E'\t' ||
+    encode(prev_hash, 'hex') || E'\t' || encode(hash, 'hex') || E'\t' || data::text || E'\t' || meta::text || E'\t' ||
     (case when strpos(stream, E'\t') + strpos(stream, E'\n') = 0 and left(stream, 1) <> '"'
           then stream else to_json(stream)::text end) || E'\t' ||
     (case when strpos(type, E'\t') + strpos(type, E'\n') = 0 and left(type, 1) <> '"'
@@ -97,30 +97,34 @@ export function verifyPage(page: string, hashAtSeq = 0): PageResult {
     while (p < page.length) {
       let lineEnd = page.indexOf('\n', p);
       if (lineEnd < 0) lineEnd = page.length;
-      // Field boundaries: seq, id, stream_version, schema_version, occurred_at, hashes, data, meta, stream, type.
+      // Field boundaries: seq, id, stream_version, schema_version, occurred_at, prev_hash, hash, data, meta, stream,
+      // type. The hashes are 64 hex digits unless a superuser stored another length (a check constraint forbids it).
       const seqEnd = page.indexOf(TAB, p);
       const idEnd = page.indexOf(TAB, seqEnd + 1);
       const versionEnd = page.indexOf(TAB, idEnd + 1);
       const schemaEnd = page.indexOf(TAB, versionEnd + 1);
       const occurredEnd = page.indexOf(TAB, schemaEnd + 1);
-      const hashesStart = occurredEnd + 1;
-      const hashStart = hashesStart + 64;
-      const dataStart = hashStart + 65;
+      const prevStart = occurredEnd + 1;
+      const prevEnd = page.indexOf(TAB, prevStart);
+      const hashStart = prevEnd + 1;
+      const hashEnd = page.indexOf(TAB, hashStart);
+      const dataStart = hashEnd + 1;
       const dataEnd = page.indexOf(TAB, dataStart);
       const metaEnd = page.indexOf(TAB, dataEnd + 1);
       const streamEnd = page.indexOf(TAB, metaEnd + 1);
-      if (occurredEnd < 0 || page.charCodeAt(hashStart + 64) !== 0x09 || streamEnd < 0 || streamEnd > lineEnd) {
+      if (occurredEnd < 0 || hashEnd < 0 || streamEnd < 0 || streamEnd > lineEnd) {
         throw new Error(`verify: malformed page near offset ${p}`);
       }
+      const hashesWellFormed = prevEnd - prevStart === 64 && hashEnd - hashStart === 64;
       const seq = Number(page.slice(p, seqEnd));
       if (count === 0) {
         firstSeq = seq;
-        firstPrevHash = page.slice(hashesStart, hashStart);
+        firstPrevHash = page.slice(prevStart, prevEnd);
       } else if (seq !== previousSeq + 1) {
         if (seq <= previousSeq) return unorderedResult();
         bad = { seq: previousSeq + 1, reason: 'gap' };
         break;
-      } else if (!page.startsWith(previousHash, hashesStart)) {
+      } else if (prevEnd - prevStart !== 64 || !page.startsWith(previousHash, prevStart)) {
         bad = { seq, reason: 'broken_link' };
         break;
       }
@@ -164,10 +168,12 @@ export function verifyPage(page: string, hashAtSeq = 0): PageResult {
       // sha256(prev_hash ‖ UTF-8 of the canonical form), in one call on a reused buffer.
       const need = 32 + canonical.length * 3;
       if (need > scratch.length) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-      scratch.write(page.slice(hashesStart, hashStart), 0, 'hex');
+      // (A prev_hash of another length than 32 bytes is the first event's of the page — a later one would have
+      // been a broken link — and the caller reports that event's link as broken before this result counts.)
+      scratch.write(page.slice(prevStart, prevEnd), 0, 'hex');
       const length = 32 + scratch.write(canonical, 32, 'utf8');
       const computed = hash('sha256', scratch.subarray(0, length), 'hex');
-      if (!page.startsWith(computed, hashStart)) {
+      if (!hashesWellFormed || !page.startsWith(computed, hashStart)) {
         bad = { seq, reason: 'hash_mismatch' };
         break;
       }
