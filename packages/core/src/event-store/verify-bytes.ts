@@ -388,14 +388,20 @@ function canonical(s: Buffer, i: number, b: Buffer, w: number): number {
     if (expectName) {
       if (s[i] !== QUOTE) throw OFF;
       const nameStart = i + 1;
+      // The name is copied as it is checked: `"name":` goes out now, its record follows.
+      const memberStart = w;
+      b[w++] = QUOTE;
       let j = nameStart;
       for (;;) {
         const c = s[j];
         if (c === QUOTE) break;
         if (c === undefined || c < SPACE || c >= 0x80 || c === BACKSLASH) throw OFF;
+        b[w++] = c;
         j++;
       }
       if (s[j + 1] !== COLON || s[j + 2] !== SPACE) throw OFF;
+      b[w++] = QUOTE;
+      b[w++] = COLON;
       const at = depth * FRAME;
       const n = f[at + 3] as number;
       if (n > 0) {
@@ -411,13 +417,9 @@ function canonical(s: Buffer, i: number, b: Buffer, w: number): number {
       }
       m[top] = nameStart;
       m[top + 1] = j;
-      m[top + 2] = w;
+      m[top + 2] = memberStart;
       top += 4;
       f[at + 3] = n + 1;
-      b[w++] = QUOTE;
-      for (let k = nameStart; k < j; k++) b[w++] = s[k] as number;
-      b[w++] = QUOTE;
-      b[w++] = COLON;
       i = j + 3;
       expectName = false;
     }
@@ -428,7 +430,13 @@ function canonical(s: Buffer, i: number, b: Buffer, w: number): number {
       b[w++] = QUOTE;
       i++;
       for (;;) {
-        const x = s[i];
+        const x = s[i] as number;
+        // Most bytes: printable ASCII other than `"` and `\`, copied as they are.
+        if (x > QUOTE && x < 0x80 && x !== BACKSLASH) {
+          b[w++] = x;
+          i++;
+          continue;
+        }
         if (x === QUOTE) break;
         if (x === BACKSLASH) {
           const e = s[i + 1];
