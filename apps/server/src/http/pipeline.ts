@@ -199,7 +199,7 @@ function presentedCredential(c: Context<AppEnv>): { token: string; source: 'bear
     return { token: m[1], source: 'bearer' };
   }
   if (apiKey !== undefined) return { token: apiKey.trim(), source: 'x-api-key' };
-  const cookie = getCookie(c, sessionCookieName(c.var.deps.config));
+  const cookie = getCookie(c, sessionCookieName(c.get('deps').config));
   return cookie ? { token: cookie, source: 'cookie' } : null;
 }
 
@@ -217,7 +217,7 @@ function countRawHeaders(c: Context<AppEnv>, name: string): number {
  */
 export function authenticate(via: 'rest' | 'trpc' | 'web'): MiddlewareHandler<AppEnv> {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const { deps } = c.var;
+    const deps = c.get('deps');
     let presented = presentedCredential(c);
     if (!presented && deps.anonymous) {
       if (!deps.anonymous.admits(c.get('clientIp'), c.req.header('host'))) {
@@ -270,7 +270,7 @@ export function originCheck(): MiddlewareHandler<AppEnv> {
   return createMiddleware<AppEnv>(async (c, next) => {
     if (MUTATING.has(c.req.method) && c.get('credentialSource') === 'cookie') {
       const origin = c.req.header('origin');
-      const { deps } = c.var;
+      const deps = c.get('deps');
       if (origin !== deps.config.publicUrl.origin) {
         const p = c.get('principal');
         await deps.rollup.record(
@@ -294,7 +294,7 @@ export function originCheck(): MiddlewareHandler<AppEnv> {
 /** KEYLEDGER_API_RATE_LIMIT per credential (per IP when anonymous), with RateLimit headers and 429. */
 export function rateLimit(): MiddlewareHandler<AppEnv> {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const { deps } = c.var;
+    const deps = c.get('deps');
     if (!deps.rateLimiter.enabled) return next();
     const p = c.get('principal');
     const key = !p
@@ -332,7 +332,7 @@ export function requireScope(scope: Scope | null): MiddlewareHandler<AppEnv> {
     const p = c.get('principal');
     if (!p) throw new HttpError(401, 'unauthorized', 'Authentication required', { 'WWW-Authenticate': 'Bearer' });
     if (scope && !p.scopes.includes(scope)) {
-      const { deps } = c.var;
+      const deps = c.get('deps');
       const id = p.kind === 'env' ? p.id : p.userId;
       await deps.rollup.record(
         'access.denied',
@@ -353,7 +353,7 @@ export function requireScope(scope: Scope | null): MiddlewareHandler<AppEnv> {
 async function slideBrowserSession(c: Context<AppEnv>, p: Principal): Promise<void> {
   // Only browser sessions slide: an API token presented as a cookie stays a 1 h token, renewed by refresh.
   if (p.kind !== 'user' || p.auth !== 'session' || p.sessionKind !== 'browser') return;
-  const { deps } = c.var;
+  const deps = c.get('deps');
   if (p.sessionExpiresAt.getTime() - deps.core.clock.now().getTime() > BROWSER_SESSION_MS / 2) return;
   const next = await extendIfHalfUsed(
     deps.core,
@@ -362,7 +362,7 @@ async function slideBrowserSession(c: Context<AppEnv>, p: Principal): Promise<vo
     p.sessionExpiresAt,
   ).catch(() => null);
   if (next)
-    setCookie(c, sessionCookieName(deps.config), c.var.credential ?? '', sessionCookieOptions(deps.config, next));
+    setCookie(c, sessionCookieName(deps.config), c.get('credential') ?? '', sessionCookieOptions(deps.config, next));
 }
 
 function isRefreshOfSessionToken(c: Context<AppEnv>, presented: { token: string; source: CredentialSource }): boolean {

@@ -38,7 +38,7 @@ export function registerMagicLinkPages(app: Hono<AppEnv>): void {
   });
 
   app.post('/auth/magic', async (c) => {
-    const { deps } = c.var;
+    const deps = c.get('deps');
     if (c.req.header('origin') !== deps.config.publicUrl.origin) {
       return c.html(page('Sign in', '<p>Cross-site request refused.</p>'), 403);
     }

@@ -34,7 +34,7 @@ export function registerSetupPage(app: Hono<AppEnv>): void {
   });
 
   app.post('/setup', async (c) => {
-    const { deps } = c.var;
+    const deps = c.get('deps');
     // A form post, so the browser sends Origin: refuse anything not from our own page.
     if (c.req.header('origin') !== deps.config.publicUrl.origin) {
       return c.html(page('Set up Keyledger', '<p>Cross-site request refused.</p>'), 403);

@@ -87,7 +87,7 @@ export function registerApiKeyRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(create, async (c) => {
     const body = c.req.valid('json');
     const p = userOf(c);
-    const { core } = c.var.deps;
+    const { core } = c.get('deps');
     const outcome = await idempotent(
       c,
       'POST /v1/api-keys',
@@ -116,13 +116,13 @@ export function registerApiKeyRoutes(rest: OpenAPIHono<AppEnv>): void {
 
   rest.openapi(list, async (c) => {
     const q = c.req.valid('query');
-    const page = await listOwnApiKeys(c.var.deps.core, principalOf(c), { after: q.after, limit: q.limit });
+    const page = await listOwnApiKeys(c.get('deps').core, principalOf(c), { after: q.after, limit: q.limit });
     return c.json({ data: page.data.map(apiKeyJson), next_cursor: page.next_cursor }, 200);
   });
 
   rest.openapi(get, async (c) => {
     const { id } = c.req.valid('param');
-    const key = await getOwnApiKey(c.var.deps.core, principalOf(c), id).catch((e: unknown) =>
+    const key = await getOwnApiKey(c.get('deps').core, principalOf(c), id).catch((e: unknown) =>
       notFoundUnlessOwner(c, 'api_keys', id, e),
     );
     return c.json(apiKeyJson(key), 200);
@@ -131,7 +131,7 @@ export function registerApiKeyRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(rotate, async (c) => {
     const { id } = c.req.valid('param');
     const body = (await c.req.text()) ? c.req.valid('json') : {};
-    const next = await rotateApiKey(c.var.deps.core, meta(c), principalOf(c), id, body.grace_seconds).catch(
+    const next = await rotateApiKey(c.get('deps').core, meta(c), principalOf(c), id, body.grace_seconds).catch(
       (e: unknown) => notFoundUnlessOwner(c, 'api_keys', id, e),
     );
     return c.json({ ...apiKeyJson(next), key: next.key }, 201);
@@ -139,7 +139,7 @@ export function registerApiKeyRoutes(rest: OpenAPIHono<AppEnv>): void {
 
   rest.openapi(revoke, async (c) => {
     const { id } = c.req.valid('param');
-    await revokeApiKey(c.var.deps.core, meta(c), principalOf(c), id).catch((e: unknown) =>
+    await revokeApiKey(c.get('deps').core, meta(c), principalOf(c), id).catch((e: unknown) =>
       notFoundUnlessOwner(c, 'api_keys', id, e),
     );
     return c.body(null, 204);

@@ -157,7 +157,7 @@ const publicKey = createRoute({
 export function registerAuditRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(list, async (c) => {
     const q = c.req.valid('query');
-    const page = await queryAuditEvents(c.var.deps.core.db, principalOf(c), filterOf(q), {
+    const page = await queryAuditEvents(c.get('deps').core.db, principalOf(c), filterOf(q), {
       after: q.after,
       order: q.order,
       limit: q.limit,
@@ -166,14 +166,14 @@ export function registerAuditRoutes(rest: OpenAPIHono<AppEnv>): void {
   });
 
   rest.openapi(one, async (c) => {
-    const event = await getAuditEvent(c.var.deps.core.db, principalOf(c), c.req.valid('param').id);
+    const event = await getAuditEvent(c.get('deps').core.db, principalOf(c), c.req.valid('param').id);
     if (!event) throw new HttpError(404, 'not_found', 'Event not found');
     return c.json(eventJson(event) as z.infer<typeof Event>, 200);
   });
 
   rest.openapi(exportRoute, async (c) => {
     const q = c.req.valid('query');
-    const chunks = exportAuditEvents(c.var.deps.core.db, principalOf(c), filterOf(q), q.format);
+    const chunks = exportAuditEvents(c.get('deps').core.db, principalOf(c), filterOf(q), q.format);
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -192,10 +192,10 @@ export function registerAuditRoutes(rest: OpenAPIHono<AppEnv>): void {
     });
   });
 
-  rest.openapi(verify, async (c) => c.json(await verifyAgainstLatestCheckpoint(c.var.deps), 200));
+  rest.openapi(verify, async (c) => c.json(await verifyAgainstLatestCheckpoint(c.get('deps')), 200));
 
   rest.openapi(latest, async (c) => {
-    const { deps } = c.var;
+    const deps = c.get('deps');
     const note =
       (await readLatestExportedCheckpoint(deps.checkpoints.exportDir)) ??
       (await latestStoredCheckpoint(deps.core.db))?.note;
@@ -203,5 +203,5 @@ export function registerAuditRoutes(rest: OpenAPIHono<AppEnv>): void {
     return c.text(note, 200);
   });
 
-  rest.openapi(publicKey, (c) => c.text(verifierKeyOf(c.var.deps.checkpoints.signer), 200));
+  rest.openapi(publicKey, (c) => c.text(verifierKeyOf(c.get('deps').checkpoints.signer), 200));
 }

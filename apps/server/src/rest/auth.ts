@@ -101,7 +101,7 @@ const password = createRoute({
 
 export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(signup, async (c) => {
-    const { deps } = c.var;
+    const deps = c.get('deps');
     if (deps.config.signup !== 'open') throw new HttpError(403, 'signup_closed', 'Sign-up is by invitation only');
     const body = c.req.valid('json');
     const user = await registerUser(deps.core, meta(c), {
@@ -124,12 +124,12 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
   });
 
   rest.openapi(signin, async (c) => {
-    const { deps } = c.var;
+    const deps = c.get('deps');
     const body = c.req.valid('json');
     const session = await passwordSignIn(deps.core, meta(c), {
       email: body.email,
       password: body.password,
-      ip: c.var.clientIp,
+      ip: c.get('clientIp'),
       lifetime: 'api',
     });
     return c.json(
@@ -139,12 +139,12 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
   });
 
   rest.openapi(refresh, async (c) => {
-    const { deps } = c.var;
-    const token = c.var.credential;
+    const deps = c.get('deps');
+    const token = c.get('credential');
     if (!token)
       throw new HttpError(401, 'unauthorized', 'A Bearer session token is required', { 'WWW-Authenticate': 'Bearer' });
     // A token the pipeline could not verify reaches here only when it is a Bearer session token (see pipeline).
-    if (c.var.credentialSource !== 'bearer' || !token.startsWith('kl_ses_')) {
+    if (c.get('credentialSource') !== 'bearer' || !token.startsWith('kl_ses_')) {
       throw new HttpError(
         400,
         'not_a_session_token',
@@ -162,11 +162,11 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
     const p = principalOf(c);
     if (p.kind !== 'user' || p.auth !== 'session')
       throw new HttpError(400, 'not_a_session_token', 'Sign-out takes a session token or cookie');
-    await revokeSession(c.var.deps.core, meta(c), p.sessionId, 'signout');
-    if (c.var.credentialSource === 'cookie') {
-      deleteCookie(c, sessionCookieName(c.var.deps.config), {
+    await revokeSession(c.get('deps').core, meta(c), p.sessionId, 'signout');
+    if (c.get('credentialSource') === 'cookie') {
+      deleteCookie(c, sessionCookieName(c.get('deps').config), {
         path: '/',
-        secure: c.var.deps.config.publicUrl.protocol === 'https:',
+        secure: c.get('deps').config.publicUrl.protocol === 'https:',
       });
       // A form on the logout page navigates: send the browser somewhere instead of leaving it on a 204.
       if (c.req.header('sec-fetch-mode') === 'navigate' || (c.req.header('accept') ?? '').includes('text/html')) {
@@ -177,8 +177,8 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
   });
 
   rest.openapi(logoutPage, (c) => {
-    const p = c.var.principal;
-    if (p?.kind !== 'user' || c.var.credentialSource !== 'cookie') {
+    const p = c.get('principal');
+    if (p?.kind !== 'user' || c.get('credentialSource') !== 'cookie') {
       return c.html(page('Signed out', '<h1>You are not signed in</h1><p><a href="/login">Sign in</a></p>'), 200);
     }
     const who = escapeHtml(p.name ?? p.email);
@@ -200,7 +200,7 @@ export function registerAuthRoutes(rest: OpenAPIHono<AppEnv>): void {
     if (p.auth !== 'session')
       throw new HttpError(403, 'session_required', 'Changing a password needs a session, not an API key');
     const body = c.req.valid('json');
-    await setPassword(c.var.deps.core, meta(c), {
+    await setPassword(c.get('deps').core, meta(c), {
       userId: p.userId,
       currentSessionId: p.auth === 'session' ? p.sessionId : null,
       currentPassword: body.current_password,

@@ -62,7 +62,7 @@ export async function notFoundUnlessOwner(
 ): Promise<never> {
   if (error instanceof DomainError && error.code === 'not_found') {
     const p = c.get('principal');
-    await logIfNotOwner(c.var.deps, meta(c), p ? (p.kind === 'env' ? p.id : p.userId) : null, resource, id);
+    await logIfNotOwner(c.get('deps'), meta(c), p ? (p.kind === 'env' ? p.id : p.userId) : null, resource, id);
   }
   throw error;
 }
@@ -88,7 +88,7 @@ export async function idempotent<T>(
   const requestHash = createHash('sha256')
     .update(canonicalJson(body ?? null))
     .digest('hex');
-  const { db, clock } = c.var.deps.core;
+  const { db, clock } = c.get('deps').core;
   const lookup = async () => {
     const row = await db
       .selectFrom('idempotency_keys')

@@ -35,7 +35,7 @@ const readyz = createRoute({
 export function registerHealthRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   rest.openapi(readyz, async (c) => {
-    const { handle } = c.var.deps;
+    const { handle } = c.get('deps');
     try {
       await sql`select 1`.execute(handle.db);
       return c.json({ status: 'ready' as const, database: handle.dialect }, 200);

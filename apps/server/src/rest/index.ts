@@ -58,8 +58,8 @@ export function mountRest(app: OpenAPIHono<AppEnv>): void {
     servers: [{ url: origin }],
   });
   const document = (origin: string) => withPipelineErrors(rest.getOpenAPI31Document(docConfig(origin)));
-  rest.get('/api/openapi', (c) => c.json(document(c.var.deps.config.publicUrl.origin)));
-  rest.get('/api/reference', (c) => c.html(renderReference(document(c.var.deps.config.publicUrl.origin) as never)));
+  rest.get('/api/openapi', (c) => c.json(document(c.get('deps').config.publicUrl.origin)));
+  rest.get('/api/reference', (c) => c.html(renderReference(document(c.get('deps').config.publicUrl.origin) as never)));
   app.route('/', rest);
 }
 

@@ -48,18 +48,22 @@ const verifyLink = createRoute({
 export function registerMagicLinkRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(requestLink, async (c) => {
     const body = c.req.valid('json');
-    await sendMagicLink(c.var.deps, meta(c), {
+    await sendMagicLink(c.get('deps'), meta(c), {
       email: body.email,
       next: body.next,
-      principal: c.var.principal,
-      clientIp: c.var.clientIp,
+      principal: c.get('principal'),
+      clientIp: c.get('clientIp'),
     });
     return c.json({ status: 'sent' as const }, 200);
   });
 
   rest.openapi(verifyLink, async (c) => {
     const body = c.req.valid('json');
-    const s = await verifyMagicLink(c.var.deps.core, meta(c), { email: body.email, code: body.code, lifetime: 'api' });
+    const s = await verifyMagicLink(c.get('deps').core, meta(c), {
+      email: body.email,
+      code: body.code,
+      lifetime: 'api',
+    });
     return c.json({ access_token: s.token, token_type: 'bearer' as const, expires_at: s.expiresAt.toISOString() }, 200);
   });
 }

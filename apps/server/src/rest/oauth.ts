@@ -124,7 +124,7 @@ const callbackRoute = createRoute({
 });
 
 function providerOr404(c: Context<AppEnv>, id: string): OauthProvider {
-  const provider = oauthProviders(c.var.deps).get(id);
+  const provider = oauthProviders(c.get('deps')).get(id);
   if (!provider) throw new HttpError(404, 'not_found', 'Unknown provider');
   return provider;
 }
@@ -133,25 +133,25 @@ const redirectUri = (config: Config, provider: OauthProvider) =>
   `${config.publicUrl.origin}/v1/auth/oauth/${provider.id}/callback`;
 
 async function refuse(c: Context<AppEnv>, provider: OauthProvider, reason: OauthFailureReason) {
-  await recordOauthFailure(c.var.deps.core, meta(c), provider.id, reason);
+  await recordOauthFailure(c.get('deps').core, meta(c), provider.id, reason);
   return c.redirect(`/login?error=${reason}`, 302);
 }
 
 export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
-  rest.openapi(providersRoute, (c) => c.json({ data: providerList(c.var.deps), next_cursor: null }, 200));
+  rest.openapi(providersRoute, (c) => c.json({ data: providerList(c.get('deps')), next_cursor: null }, 200));
 
   rest.openapi(loginRoute, async (c) => {
-    const deps = c.var.deps;
+    const deps = c.get('deps');
     const provider = providerOr404(c, c.req.valid('param').provider);
     const query = c.req.valid('query');
     const next = validateNext(query.next);
     if (next === null) {
       throw new HttpError(400, 'invalid_next', 'next: must be a path on this site');
     }
-    const signedIn = c.var.principal;
+    const signedIn = c.get('principal');
     let linkUserId: string | null = null;
     if (query.link === '1') {
-      if (signedIn?.kind !== 'user' || c.var.credentialSource !== 'cookie') {
+      if (signedIn?.kind !== 'user' || c.get('credentialSource') !== 'cookie') {
         throw new HttpError(401, 'unauthorized', 'Sign in first to link an account', { 'WWW-Authenticate': 'Bearer' });
       }
       linkUserId = signedIn.userId;
@@ -204,7 +204,7 @@ export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
   });
 
   rest.openapi(callbackRoute, async (c) => {
-    const deps = c.var.deps;
+    const deps = c.get('deps');
     const provider = providerOr404(c, c.req.valid('param').provider);
     const query = c.req.valid('query');
     const cookieName = oauthCookieName(deps.config);
@@ -229,7 +229,7 @@ export function registerOauthRoutes(rest: OpenAPIHono<AppEnv>): void {
     }
     // A link started by a signed-in person completes only in that person's session.
     if (request.link_user_id !== null) {
-      const p = c.var.principal;
+      const p = c.get('principal');
       if (p?.kind !== 'user' || p.userId !== request.link_user_id) return refuse(c, provider, 'state_mismatch');
     }
     if (query.error !== undefined) return refuse(c, provider, 'access_denied');

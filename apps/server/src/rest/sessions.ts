@@ -49,7 +49,7 @@ export function registerSessionRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(list, async (c) => {
     const p = principalOf(c);
     if (p.kind !== 'user') return c.json({ data: [], next_cursor: null }, 200);
-    const sessions = await listSessions(c.var.deps.core, p.userId, p.auth === 'session' ? p.sessionId : null);
+    const sessions = await listSessions(c.get('deps').core, p.userId, p.auth === 'session' ? p.sessionId : null);
     return c.json(
       {
         data: sessions.map(sessionJson),
@@ -62,7 +62,7 @@ export function registerSessionRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(revokeOne, async (c) => {
     const { id } = c.req.valid('param');
     const p = principalOf(c);
-    const { core } = c.var.deps;
+    const { core } = c.get('deps');
     const own =
       p.kind === 'user' &&
       (await core.db
@@ -84,7 +84,7 @@ export function registerSessionRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(revokeOthers, async (c) => {
     const p = principalOf(c);
     if (p.kind === 'user')
-      await revokeOtherSessions(c.var.deps.core, meta(c), p.userId, p.auth === 'session' ? p.sessionId : null);
+      await revokeOtherSessions(c.get('deps').core, meta(c), p.userId, p.auth === 'session' ? p.sessionId : null);
     return c.body(null, 204);
   });
 }

@@ -101,13 +101,13 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
 
   rest.openapi(list, async (c) => {
     const q = c.req.valid('query');
-    const page = await listUsers(c.var.deps.core, { query: q.query, after: q.after, limit: q.limit });
+    const page = await listUsers(c.get('deps').core, { query: q.query, after: q.after, limit: q.limit });
     return c.json({ data: page.data.map(userJson), next_cursor: page.next_cursor }, 200);
   });
 
   rest.openapi(create, async (c) => {
     const body = c.req.valid('json');
-    const { core } = c.var.deps;
+    const { core } = c.get('deps');
     const outcome = await idempotent(
       c,
       'POST /v1/users',
@@ -119,12 +119,12 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
           role: body.role ?? 'member',
           method: 'admin',
           password: body.password,
-          invite: invitationFrom(c.var.deps, c.var.principal, c.var.clientIp),
+          invite: invitationFrom(c.get('deps'), c.get('principal'), c.get('clientIp')),
           within,
         }),
       async (id) => userJson(await getUserOrThrow(core, id)),
     );
-    if (body.password === undefined) void c.var.deps.mail?.kick();
+    if (body.password === undefined) void c.get('deps').mail?.kick();
     if (outcome.replayed) {
       c.header('Idempotent-Replayed', 'true');
       return c.json(outcome.value as ReturnType<typeof userJson>, 200);
@@ -133,7 +133,7 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
   });
 
   rest.openapi(get, async (c) => {
-    const user = await getUser(c.var.deps.core, c.req.valid('param').id);
+    const user = await getUser(c.get('deps').core, c.req.valid('param').id);
     if (!user) throw new HttpError(404, 'not_found', 'User not found');
     return c.json(userJson(user), 200);
   });
@@ -141,7 +141,7 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
   rest.openapi(patch, async (c) => {
     const { id } = c.req.valid('param');
     const body = c.req.valid('json');
-    const { core } = c.var.deps;
+    const { core } = c.get('deps');
     let user = await getUser(core, id);
     if (!user) throw new HttpError(404, 'not_found', 'User not found');
     if (body.name !== undefined) user = await renameUser(core, meta(c), id, body.name);
@@ -152,7 +152,7 @@ export function registerUserRoutes(rest: OpenAPIHono<AppEnv>): void {
   });
 
   rest.openapi(revokeSessions, async (c) => {
-    await revokeUserSessions(c.var.deps.core, meta(c), c.req.valid('param').id);
+    await revokeUserSessions(c.get('deps').core, meta(c), c.req.valid('param').id);
     return c.body(null, 204);
   });
 }

@@ -14,13 +14,13 @@ export function mountTrpc(app: OpenAPIHono<AppEnv>): void {
       router: appRouter,
       createContext: () =>
         createContextInner({
-          deps: c.var.deps,
-          principal: c.var.principal,
-          clientIp: c.var.clientIp,
-          requestId: c.var.requestId,
+          deps: c.get('deps'),
+          principal: c.get('principal'),
+          clientIp: c.get('clientIp'),
+          requestId: c.get('requestId'),
           userAgent: c.req.header('user-agent'),
-          credentialSource: c.var.credentialSource,
-          credential: c.var.credential,
+          credentialSource: c.get('credentialSource'),
+          credential: c.get('credential'),
           resHeaders,
         }),
     });
