@@ -14,3 +14,29 @@ export function sessionCookieOptions(config: Config, expires: Date) {
     expires,
   };
 }
+
+/** The characters RFC 6265 allows in a cookie value (as Hono's cookie parser checks them). */
+const COOKIE_VALUE = /^[ !#-:<-[\]-~]*$/;
+
+/**
+ * The value of the first cookie called `name` in a Cookie header, as `hono/cookie`'s getCookie reads it (trimmed,
+ * one pair of quotes removed, percent-decoded when it holds a `%`, skipped when it holds a character a cookie value
+ * may not), without parsing the other cookies: it runs on every request that brings a session cookie.
+ */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined || !header.includes(name)) return undefined;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue;
+    let value = pair.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    if (!COOKIE_VALUE.test(value)) continue;
+    if (!value.includes('%')) return value;
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
+}

@@ -1,12 +1,12 @@
 import { BROWSER_SESSION_MS, DomainError, extendIfHalfUsed, type Principal, type Scope } from '@keyledger/core';
 import type { Context, MiddlewareHandler } from 'hono';
-import { getCookie, setCookie } from 'hono/cookie';
+import { setCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
 import type { ServerDeps } from '../deps.ts';
 import { describeError, log } from '../log.ts';
 import { createClientIpResolver } from './client-ip.ts';
-import { sessionCookieName, sessionCookieOptions } from './cookies.ts';
+import { readCookie, sessionCookieName, sessionCookieOptions } from './cookies.ts';
 import { type ErrorBody, HttpError, isDatabaseUnavailable, restStatusOf } from './errors.ts';
 import { type AppEnv, type CredentialSource, metaOf } from './variables.ts';
 
@@ -199,7 +199,7 @@ function presentedCredential(c: Context<AppEnv>): { token: string; source: 'bear
     return { token: m[1], source: 'bearer' };
   }
   if (apiKey !== undefined) return { token: apiKey.trim(), source: 'x-api-key' };
-  const cookie = getCookie(c, sessionCookieName(c.get('deps').config));
+  const cookie = readCookie(c.req.header('cookie'), sessionCookieName(c.get('deps').config));
   return cookie ? { token: cookie, source: 'cookie' } : null;
 }
 

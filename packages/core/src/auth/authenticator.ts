@@ -139,15 +139,16 @@ export class Authenticator {
   async authenticate(token: string, context: { ip: string; userAgent?: string | null }): Promise<AuthResult> {
     const now = this.#clock.now();
     if (token.startsWith('kl_')) {
-      const check = checkToken(token);
-      if (!check.ok)
-        return { ok: false, credential: token.startsWith('kl_ses_') ? 'session' : 'api_key', reason: check.reason };
       const hash = hashToken(token);
       const cached = this.#cache.get(hash);
       let entry: CachedCredential | AuthResult;
       if (cached && cached.validUntil > now.getTime()) {
+        // Only a token that passed its checksum and its lookup is ever cached, under the hash of the whole token.
         entry = cached;
       } else {
+        const check = checkToken(token);
+        if (!check.ok)
+          return { ok: false, credential: token.startsWith('kl_ses_') ? 'session' : 'api_key', reason: check.reason };
         const generation = this.#generation;
         let lookup = this.#inflight.get(hash);
         if (!lookup) {
