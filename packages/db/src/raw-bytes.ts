@@ -12,6 +12,16 @@ import type pg from 'pg';
  * `select` it is, and `copyBinaryOut` answers null: the caller reads another way.
  */
 const EMPTY = Buffer.alloc(0);
+/**
+ * The memory of `reuse` (from its start to the end of its ArrayBuffer) when it can hold `size` bytes and is memory
+ * of its own: never a slice of Node's shared pool for small Buffers, which other Buffers use.
+ */
+function reusable(reuse: Buffer | undefined, size: number): Buffer | undefined {
+  if (!reuse || reuse.buffer.byteLength <= Buffer.poolSize) return undefined;
+  const room = reuse.buffer.byteLength - reuse.byteOffset;
+  return room >= size ? Buffer.from(reuse.buffer, reuse.byteOffset, room) : undefined;
+}
+
 /** The stand-in statement: `select 1 as keyledger_copy_out_<n>`; `<n>` names the request in `requests`. */
 const STAND_IN = 'select 1 as keyledger_copy_out_';
 const requests = new Map<number, { query: string; reuse: Buffer | undefined }>();
@@ -47,9 +57,7 @@ class CopyOut {
   ) {
     // A page's buffer is reused for a later page: allocating a fresh one each time is what drives V8 into full
     // garbage collections (external memory pressure), which cost more than reading the rows.
-    this.bytes = reuse
-      ? Buffer.from(reuse.buffer, reuse.byteOffset, reuse.buffer.byteLength - reuse.byteOffset)
-      : EMPTY;
+    this.bytes = reusable(reuse, 0) ?? EMPTY;
     this.done = new Promise<Buffer>((resolve, reject) => {
       this.settle = (error) => (error ? reject(error) : resolve(this.page ?? Buffer.alloc(0)));
     });
@@ -159,13 +167,36 @@ export function copyingClientClass(Base: typeof pg.Client): typeof pg.Client {
  */
 export function copyingPglite(pglite: PGlite): PGlite {
   type Queryable = Pick<PGlite, 'query'>;
+  // PGlite's /dev/blob keeps what a COPY wrote until a query succeeds: after a COPY that failed midway, a throwaway
+  // COPY takes the leftovers (or, in a failed transaction where nothing runs, the next COPY on this instance does).
+  let leftovers = false;
+  const flush = async (target: Queryable) => {
+    await target.query(`copy (select 1 where false) to '/dev/blob' (format binary)`);
+    leftovers = false;
+  };
   const query = (target: Queryable) =>
     (async (text: string, ...rest: unknown[]) => {
       const request = standIn(text);
       if (!request) return (target.query as (...a: unknown[]) => unknown)(text, ...rest);
-      const result = await target.query(`copy (${request.query}) to '/dev/blob' (format binary)`);
+      if (leftovers) await flush(target);
+      let result: Awaited<ReturnType<PGlite['query']>>;
+      try {
+        result = await target.query(`copy (${request.query}) to '/dev/blob' (format binary)`);
+      } catch (error) {
+        leftovers = true;
+        await flush(target).catch(() => undefined);
+        throw error;
+      }
       if (!result.blob) throw new Error('copyBinaryOut: PGlite returned no COPY data');
-      const page = Buffer.from(await result.blob.arrayBuffer());
+      const bytes = new Uint8Array(await result.blob.arrayBuffer());
+      const into = reusable(request.reuse, bytes.length);
+      let page: Buffer;
+      if (into) {
+        into.set(bytes);
+        page = into.subarray(0, bytes.length);
+      } else {
+        page = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      }
       return { rows: [{ [COPY_COLUMN]: page }], fields: [], affectedRows: 0 };
     }) as PGlite['query'];
   return new Proxy(pglite, {
