@@ -148,32 +148,15 @@ function scanString(): string {
     const c = src.charCodeAt(j);
     if (c === QUOTE) break;
     if (c === BACKSLASH) {
-      const e = src.charCodeAt(j + 1);
-      if (e === 0x75) {
-        if (src.charCodeAt(j + 2) !== ZERO || src.charCodeAt(j + 3) !== ZERO) throw OFF;
-        const hi = src.charCodeAt(j + 4);
-        const lo = src.charCodeAt(j + 5);
-        if (hi !== ZERO && hi !== 0x31) throw OFF;
-        let low: number;
-        if (lo >= ZERO && lo <= NINE) low = lo - ZERO;
-        else if (lo >= 0x61 && lo <= 0x66) low = lo - 0x61 + 10;
-        else throw OFF;
-        const code = (hi - ZERO) * 16 + low;
-        if (code === 0 || code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d) throw OFF;
-        j += 6;
-      } else if (
-        e === QUOTE ||
-        e === BACKSLASH ||
-        e === 0x62 || // b
-        e === 0x66 || // f
-        e === 0x6e || // n
-        e === 0x72 || // r
-        e === 0x74 // t
-      ) {
-        j += 2;
-      } else {
-        throw OFF;
-      }
+      const length = jsonbEscapeLength(
+        src.charCodeAt(j + 1),
+        src.charCodeAt(j + 2),
+        src.charCodeAt(j + 3),
+        src.charCodeAt(j + 4),
+        src.charCodeAt(j + 5),
+      );
+      if (length === 0) throw OFF;
+      j += length;
     } else if (c < SPACE || Number.isNaN(c)) {
       // A raw control character (escape_json never writes one) or the end of the text.
       throw OFF;
@@ -186,6 +169,33 @@ function scanString(): string {
   nextEscape = src.indexOf('\\', pos);
   if (nextEscape < 0) nextEscape = src.length;
   return src.slice(start, pos);
+}
+
+/**
+ * The length of the escape that starts with a backslash followed by the code units `e`, `u1` … `lo` (NaN past the
+ * end): 2 or 6 when it is one `escape_json` writes, which is also how JSON.stringify writes that character —
+ * `\" \\ \b \f \n \r \t`, or `\u00XX` (lowercase) for another control character other than NUL — else 0. For the
+ * text reader here and the byte reader in verify-bytes.ts.
+ */
+export function jsonbEscapeLength(e: number, u1: number, u2: number, hi: number, lo: number): number {
+  if (e !== 0x75) {
+    return e === QUOTE ||
+      e === BACKSLASH ||
+      e === 0x62 || // b
+      e === 0x66 || // f
+      e === 0x6e || // n
+      e === 0x72 || // r
+      e === 0x74 // t
+      ? 2
+      : 0;
+  }
+  if (u1 !== ZERO || u2 !== ZERO || (hi !== ZERO && hi !== 0x31)) return 0;
+  let low: number;
+  if (lo >= ZERO && lo <= NINE) low = lo - ZERO;
+  else if (lo >= 0x61 && lo <= 0x66) low = lo - 0x61 + 10;
+  else return 0;
+  const code = (hi - ZERO) * 16 + low;
+  return code === 0 || code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d ? 0 : 6;
 }
 
 function scanArray(depth: number): string {

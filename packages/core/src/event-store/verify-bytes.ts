@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { hash } from 'node:crypto';
 import { copyBinaryOut } from '@keyledger/db';
+import { jsonbEscapeLength } from './jsonb-canonical.ts';
 import type { DbOrTrx } from './types.ts';
 import type { PageResult } from './verify-page.ts';
 
@@ -439,37 +440,17 @@ function canonical(s: Buffer, i: number, b: Buffer, w: number): number {
         }
         if (x === QUOTE) break;
         if (x === BACKSLASH) {
-          const e = s[i + 1];
-          if (e === 0x75) {
-            if (s[i + 2] !== ZERO || s[i + 3] !== ZERO) throw OFF;
-            const hi = s[i + 4];
-            const lo = s[i + 5];
-            if (hi !== ZERO && hi !== 0x31) throw OFF;
-            let low: number;
-            if (lo !== undefined && lo >= ZERO && lo <= NINE) low = lo - ZERO;
-            else if (lo !== undefined && lo >= 0x61 && lo <= 0x66) low = lo - 0x61 + 10;
-            else throw OFF;
-            const code = (hi - ZERO) * 16 + low;
-            if (code === 0 || code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d) {
-              throw OFF;
-            }
-            for (let k = i; k < i + 6; k++) b[w++] = s[k] as number;
-            i += 6;
-          } else if (
-            e === QUOTE ||
-            e === BACKSLASH ||
-            e === 0x62 || // b
-            e === 0x66 || // f
-            e === 0x6e || // n
-            e === 0x72 || // r
-            e === 0x74 // t
-          ) {
-            b[w++] = BACKSLASH;
-            b[w++] = e;
-            i += 2;
-          } else {
-            throw OFF;
-          }
+          // Escapes are copied as they are: each must be one escape_json writes (jsonb-canonical.ts).
+          const length = jsonbEscapeLength(
+            s[i + 1] ?? Number.NaN,
+            s[i + 2] ?? Number.NaN,
+            s[i + 3] ?? Number.NaN,
+            s[i + 4] ?? Number.NaN,
+            s[i + 5] ?? Number.NaN,
+          );
+          if (length === 0) throw OFF;
+          for (let k = i; k < i + length; k++) b[w++] = s[k] as number;
+          i += length;
           continue;
         }
         if (x === undefined || x < SPACE) throw OFF;

@@ -76,18 +76,8 @@ afterAll(async () => {
 });
 
 /** Runs `fn` as a superuser with the append-only triggers off, then rolls everything back. */
-async function tampered(fn: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
-  const rollback = new Error('rollback');
-  await t.db
-    .transaction()
-    .execute(async (trx) => {
-      await sql`set local session_replication_role = replica`.execute(trx);
-      await fn(trx);
-      throw rollback;
-    })
-    .catch((error: unknown) => {
-      if (error !== rollback) throw error;
-    });
+function tampered(fn: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+  return tamperedIn(t, fn);
 }
 
 describe('pages are joined exactly where a sequential walk would fail', () => {
@@ -446,7 +436,7 @@ async function readEvent(trx: Transaction<Database>, seq: number): Promise<{ has
   return rows[0] as { hash: Uint8Array };
 }
 
-/** `tampered()` on another test database. */
+/** Runs `fn` on `db` as a superuser with the append-only triggers off, then rolls everything back. */
 async function tamperedIn(db: TestDb, fn: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
   const rollback = new Error('rollback');
   await db.db
