@@ -58,7 +58,7 @@ export interface VerifyResult {
  * of `batchSize` events, two requested at a time: the next is produced by the database while the current one is
  * hashed). It reads only: nothing on this path writes. The head is read first, so appends made during the walk are
  * outside it, not errors. How a page is read and checked quickly, with the same result as a row-by-row walk:
- * verify-page.ts and docs/adr/0012-fast-chain-verification.md.
+ * verify-bytes.ts (binary COPY pages, docs/adr/0018) and verify-page.ts (text pages, the fallback; docs/adr/0012).
  */
 export async function verifyChain(db: DbOrTrx, options: VerifyOptions = {}): Promise<VerifyResult> {
   return walkChain(db, null, options);
@@ -110,7 +110,7 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
   // The walk, in pages of seq ranges fixed up front (seq is gap-free, so a range of batchSize seqs is a page of
   // batchSize events, and a page never waits for the one before it to know where to start). PAGES_IN_FLIGHT pages
   // are requested at once, so the database (on a pool, over several connections) produces the next pages while
-  // this one is checked. Each page is checked on its own (verify-page.ts); here the pages are joined up: the first
+  // this one is checked. Each page is checked on its own (verify-bytes.ts, or verify-page.ts for text); here the pages are joined up: the first
   // event of each must have the expected seq and link to the last hash before it.
   const pages: { from: number; to: number; read: Promise<Buffer | string> }[] = [];
   const checkedPages: Buffer[] = [];
