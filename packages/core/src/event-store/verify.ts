@@ -110,8 +110,8 @@ async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: 
   // The walk, in pages of seq ranges fixed up front (seq is gap-free, so a range of batchSize seqs is a page of
   // batchSize events, and a page never waits for the one before it to know where to start). PAGES_IN_FLIGHT pages
   // are requested at once, so the database (on a pool, over several connections) produces the next pages while
-  // this one is checked. Each page is checked on its own (verify-bytes.ts, or verify-page.ts for text); here the pages are joined up: the first
-  // event of each must have the expected seq and link to the last hash before it.
+  // this one is checked. Each page is checked on its own (verify-bytes.ts, or verify-page.ts for text); here the
+  // pages are joined up: the first event of each must have the expected seq and link to the last hash before it.
   const pages: { from: number; to: number; read: Promise<Buffer | string> }[] = [];
   const checkedPages: Buffer[] = [];
   let nextFrom = expectedSeq;
