@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TestDb } from '@keyledger/db/testing';
 import { sql } from 'kysely';
 import { canonicalJson } from '../src/event-store/canonical.ts';
-import { verifyChain } from '../src/event-store/verify.ts';
+import { VERIFY_PAGE_SIZE, verifyChain } from '../src/event-store/verify.ts';
 import { fetchBytePage, verifyBytePage } from '../src/event-store/verify-bytes.ts';
 import { fetchPage, verifyPage } from '../src/event-store/verify-page.ts';
 import {
@@ -258,9 +258,9 @@ async function keysetScan(t: TestDb, total: number): Promise<number> {
 }
 
 /**
- * verifyChain's own read without the checking: its page read (a binary COPY per seq range, ADR 0018), two pages in
- * flight and their buffers reused as in verifyChain, each page only walked row by row to count its events. Returns
- * the events read.
+ * verifyChain's own read without the checking: its page read (a binary COPY per seq range of VERIFY_PAGE_SIZE
+ * events, ADR 0018), two pages in flight and their buffers reused as in verifyChain, each page only walked row by row
+ * to count its events. Returns the events read.
  */
 async function pageScan(t: TestDb, total: number): Promise<number> {
   const pages: Promise<Buffer | null>[] = [];
@@ -269,7 +269,7 @@ async function pageScan(t: TestDb, total: number): Promise<number> {
   const request = () => {
     if (nextFrom > total) return;
     const from = nextFrom;
-    nextFrom = Math.min(total, from + PAGE_SIZE - 1) + 1;
+    nextFrom = Math.min(total, from + VERIFY_PAGE_SIZE - 1) + 1;
     pages.push(fetchBytePage(t.db, from, nextFrom - 1, done.pop()));
   };
   request();

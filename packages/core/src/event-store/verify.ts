@@ -4,6 +4,12 @@ import type { DbOrTrx } from './types.ts';
 import { fetchBytePage, verifyBytePage } from './verify-bytes.ts';
 import { fetchPage, type PageResult, verifyPage } from './verify-page.ts';
 
+/**
+ * Events per page by default. Pages of 2,500–5,000 walked ~15–20% faster than 10,000 over a binary COPY (ADR 0018:
+ * a page of ~2.8 MB stays in cache while it is checked) and hold less memory.
+ */
+export const VERIFY_PAGE_SIZE = 5_000;
+
 /** Pages requested ahead of the one being checked. */
 const PAGES_IN_FLIGHT = 2;
 
@@ -79,7 +85,7 @@ export async function verifySince(
 }
 
 async function walkChain(db: DbOrTrx, trusted: CheckpointClaim | null, options: VerifyOptions): Promise<VerifyResult> {
-  const batchSize = options.batchSize ?? 10_000;
+  const batchSize = options.batchSize ?? VERIFY_PAGE_SIZE;
   const head = await readChainHead(db);
   const total = head.seq;
   const claim = options.checkpoint;
