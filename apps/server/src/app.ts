@@ -33,9 +33,9 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   // Each surface's pipeline, in this order: allowed IPs, body limits, credential → principal, Origin check, rate limit.
   const ips = allowedIps(deps, ipMatcher);
   app.use('/setup', chain(ips, bodyGuards({ json: false })));
-  app.use('/v1/*', chain(ips, bodyGuards({ json: true }), authenticate('rest'), originCheck(), rateLimit()));
-  app.use('/trpc/*', chain(ips, bodyGuards({ json: true }), authenticate('trpc'), originCheck(), rateLimit()));
-  app.use('/auth/*', chain(ips, bodyGuards({ json: false }), authenticate('web'), originCheck(), rateLimit()));
+  app.use('/v1/*', chain(ips, bodyGuards({ json: true }), authenticate('rest'), originCheck(), rateLimit(deps)));
+  app.use('/trpc/*', chain(ips, bodyGuards({ json: true }), authenticate('trpc'), originCheck(), rateLimit(deps)));
+  app.use('/auth/*', chain(ips, bodyGuards({ json: false }), authenticate('web'), originCheck(), rateLimit(deps)));
 
   mountRest(app);
   registerSetupPage(app);

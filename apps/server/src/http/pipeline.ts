@@ -90,7 +90,9 @@ export function toErrorResponse(error: unknown, c: Context<AppEnv>) {
  * Several middlewares run in order as one: one router entry and one dispatch per request instead of one per step
  * (the steps' order and behaviour are unchanged; a step that answers itself ends the chain, as in Hono's compose).
  */
-export function chain(...steps: MiddlewareHandler<AppEnv>[]): MiddlewareHandler<AppEnv> {
+export function chain(...given: (MiddlewareHandler<AppEnv> | null)[]): MiddlewareHandler<AppEnv> {
+  // A null step is one this configuration has no use for (no IP allowlist, no rate limit): left out altogether.
+  const steps = given.filter((step): step is MiddlewareHandler<AppEnv> => step !== null);
   return async (c, next) => {
     let i = 0;
     const run = async (): Promise<void> => {
@@ -120,9 +122,13 @@ export function baseContext(deps: ServerDeps): MiddlewareHandler<AppEnv> {
 }
 
 /** KEYLEDGER_ALLOWED_IPS: 403 for anyone else, logged (rolled up) as access.denied. */
-export function allowedIps(deps: ServerDeps, matches: ((ip: string) => boolean) | null): MiddlewareHandler<AppEnv> {
+export function allowedIps(
+  deps: ServerDeps,
+  matches: ((ip: string) => boolean) | null,
+): MiddlewareHandler<AppEnv> | null {
+  if (!matches) return null;
   return createMiddleware<AppEnv>(async (c, next) => {
-    if (matches && !matches(c.get('clientIp'))) {
+    if (!matches(c.get('clientIp'))) {
       await deps.rollup.record(
         'access.denied',
         'ip',
@@ -292,10 +298,9 @@ export function originCheck(): MiddlewareHandler<AppEnv> {
 }
 
 /** KEYLEDGER_API_RATE_LIMIT per credential (per IP when anonymous), with RateLimit headers and 429. */
-export function rateLimit(): MiddlewareHandler<AppEnv> {
+export function rateLimit(deps: ServerDeps): MiddlewareHandler<AppEnv> | null {
+  if (!deps.rateLimiter.enabled) return null;
   return createMiddleware<AppEnv>(async (c, next) => {
-    const deps = c.get('deps');
-    if (!deps.rateLimiter.enabled) return next();
     const p = c.get('principal');
     const key = !p
       ? `ip:${c.get('clientIp')}`

@@ -299,8 +299,13 @@ export class Authenticator {
   #recordUse(p: Principal, at: Date, context: { ip: string; userAgent?: string | null }): void {
     if (p.kind !== 'user') return;
     if (p.auth === 'api_key') this.#keyUse.set(p.keyId, at);
-    else
-      this.#sessionSeen.set(p.sessionId, { at, ip: context.ip, userAgent: context.userAgent?.slice(0, 512) ?? null });
+    else {
+      // The same client again (the usual case): only the time moves, without a new entry per request.
+      const seen = this.#sessionSeen.get(p.sessionId);
+      const userAgent = context.userAgent?.slice(0, 512) ?? null;
+      if (seen && seen.ip === context.ip && seen.userAgent === userAgent) seen.at = at;
+      else this.#sessionSeen.set(p.sessionId, { at, ip: context.ip, userAgent });
+    }
   }
 
   /** Writes the batched last-used and last-seen times (a few statements, whatever the request rate). */
