@@ -44,6 +44,9 @@ export function fetchBytePage(db: DbOrTrx, from: number, to: number, reuse?: Buf
 class OffFastPath {}
 const OFF = new OffFastPath();
 
+// The same character codes as jsonb-canonical.ts, kept local on purpose: imported from there, V8 reads them through
+// the module binding on every use instead of folding them in, and the page check ran ~13% slower (3.6 against
+// 3.2 µs an event, measured alternately on one page).
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
