@@ -1,18 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { createIpMatcher } from '@keyledger/core';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ServerDeps } from './deps.ts';
-import {
-  allowedIps,
-  authenticate,
-  baseContext,
-  bodyGuards,
-  chain,
-  errorJson,
-  originCheck,
-  rateLimit,
-  toErrorResponse,
-} from './http/pipeline.ts';
+import { baseContext, errorJson, surfacePipeline, toErrorResponse } from './http/pipeline.ts';
 import { requestId } from './http/request-id.ts';
 import type { AppEnv } from './http/variables.ts';
 import { registerMagicLinkPages } from './pages/magic.ts';
@@ -29,13 +18,11 @@ export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin', referrerPolicy: 'no-referrer' }));
   app.use('*', baseContext(deps));
 
-  const ipMatcher = deps.config.allowedIps === '*' ? null : createIpMatcher(deps.config.allowedIps);
-  // Each surface's pipeline, in this order: allowed IPs, body limits, credential → principal, Origin check, rate limit.
-  const ips = allowedIps(deps, ipMatcher);
-  app.use('/setup', chain(ips, bodyGuards({ json: false })));
-  app.use('/v1/*', chain(ips, bodyGuards({ json: true }), authenticate('rest'), originCheck(), rateLimit(deps)));
-  app.use('/trpc/*', chain(ips, bodyGuards({ json: true }), authenticate('trpc'), originCheck(), rateLimit(deps)));
-  app.use('/auth/*', chain(ips, bodyGuards({ json: false }), authenticate('web'), originCheck(), rateLimit(deps)));
+  // Each surface's pipeline: allowed IPs, body limits, credential → principal, Origin check, rate limit.
+  app.use('/setup', surfacePipeline(deps, { via: null, json: false }));
+  app.use('/v1/*', surfacePipeline(deps, { via: 'rest', json: true }));
+  app.use('/trpc/*', surfacePipeline(deps, { via: 'trpc', json: true }));
+  app.use('/auth/*', surfacePipeline(deps, { via: 'web', json: false }));
 
   mountRest(app);
   registerSetupPage(app);

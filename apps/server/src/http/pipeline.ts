@@ -1,4 +1,11 @@
-import { BROWSER_SESSION_MS, DomainError, extendIfHalfUsed, type Principal, type Scope } from '@keyledger/core';
+import {
+  BROWSER_SESSION_MS,
+  createIpMatcher,
+  DomainError,
+  extendIfHalfUsed,
+  type Principal,
+  type Scope,
+} from '@keyledger/core';
 import type { Context, MiddlewareHandler } from 'hono';
 import { setCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
@@ -86,28 +93,6 @@ export function toErrorResponse(error: unknown, c: Context<AppEnv>) {
 }
 
 /** Puts the deps and the client IP on every request. */
-/**
- * Several middlewares run in order as one: one router entry and one dispatch per request instead of one per step
- * (the steps' order and behaviour are unchanged; a step that answers itself ends the chain, as in Hono's compose).
- */
-export function chain(...given: (MiddlewareHandler<AppEnv> | null)[]): MiddlewareHandler<AppEnv> {
-  // A null step is one this configuration has no use for (no IP allowlist, no rate limit): left out altogether.
-  const steps = given.filter((step): step is MiddlewareHandler<AppEnv> => step !== null);
-  return async (c, next) => {
-    let i = 0;
-    const run = async (): Promise<void> => {
-      const step = steps[i++];
-      if (!step) {
-        await next();
-        return;
-      }
-      const res = await step(c, run);
-      if (res instanceof Response && !c.finalized) c.res = res;
-    };
-    await run();
-  };
-}
-
 export function baseContext(deps: ServerDeps): MiddlewareHandler<AppEnv> {
   const resolveIp = createClientIpResolver(deps.config.trustedProxies);
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -121,27 +106,45 @@ export function baseContext(deps: ServerDeps): MiddlewareHandler<AppEnv> {
   });
 }
 
-/** KEYLEDGER_ALLOWED_IPS: 403 for anyone else, logged (rolled up) as access.denied. */
-export function allowedIps(
+export type Via = 'rest' | 'trpc' | 'web';
+
+/**
+ * One surface's pipeline, in this order: allowed IPs, body limits, credential → principal, Origin check, rate
+ * limit. `via: null` (the setup page) stops after the body limits. It is one middleware whose steps are plain calls
+ * that throw to refuse: one router entry and no per-request closures on a path every authenticated request takes,
+ * and a step this configuration has no use for (no IP allowlist, rate limit off) is never called.
+ */
+export function surfacePipeline(
   deps: ServerDeps,
-  matches: ((ip: string) => boolean) | null,
-): MiddlewareHandler<AppEnv> | null {
-  if (!matches) return null;
-  return createMiddleware<AppEnv>(async (c, next) => {
-    if (!matches(c.get('clientIp'))) {
-      await deps.rollup.record(
-        'access.denied',
-        'ip',
-        { principal: null, reason: 'ip_not_allowed', scope: null, resource: c.req.path.slice(0, 256) },
-        metaOf(c.var, 'rest', c.req.header('user-agent')),
-      );
-      throw new HttpError(403, 'ip_not_allowed', 'Access denied from this IP address');
+  options: { via: Via | null; json: boolean },
+): MiddlewareHandler<AppEnv> {
+  const { via, json } = options;
+  const allowedIps = deps.config.allowedIps === '*' ? null : createIpMatcher(deps.config.allowedIps);
+  const limit = via !== null && deps.rateLimiter.enabled;
+  return async (c, next) => {
+    if (allowedIps && !allowedIps(c.get('clientIp'))) await refuseIp(c, deps);
+    const method = c.req.method;
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') await guardBody(c, json);
+    if (via !== null) {
+      await authenticateRequest(c, deps, via);
+      if (MUTATING.has(method) && c.get('credentialSource') === 'cookie') await checkOrigin(c, deps);
+      if (limit) await limitRate(c, deps);
     }
     await next();
-  });
+  };
 }
 
-/** 413 over 64 KiB (declared or streamed), 415 for a body that is not JSON where JSON is expected. */
+/** KEYLEDGER_ALLOWED_IPS: 403 for anyone else, logged (rolled up) as access.denied. */
+async function refuseIp(c: Context<AppEnv>, deps: ServerDeps): Promise<never> {
+  await deps.rollup.record(
+    'access.denied',
+    'ip',
+    { principal: null, reason: 'ip_not_allowed', scope: null, resource: c.req.path.slice(0, 256) },
+    metaOf(c.var, 'rest', c.req.header('user-agent')),
+  );
+  throw new HttpError(403, 'ip_not_allowed', 'Access denied from this IP address');
+}
+
 /**
  * Reads a copy of the body (the original stays readable for the route) and stops as soon as it passes the limit:
  * a chunked body without Content-Length is never buffered past 64 KiB, and the rest of it is never pulled.
@@ -161,24 +164,23 @@ async function measuredBodySize(request: Request): Promise<number> {
   }
 }
 
-export function bodyGuards(options: { json: boolean }): MiddlewareHandler<AppEnv> {
-  return createMiddleware<AppEnv>(async (c, next) => {
-    const method = c.req.method;
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return next();
-    const length = c.req.header('content-length');
-    if (length !== undefined && Number(length) > MAX_BODY_BYTES)
-      throw new HttpError(413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
-    const size = c.req.raw.body ? await measuredBodySize(c.req.raw) : 0;
-    if (options.json && size > 0) {
-      const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
-      if (type !== 'application/json')
-        throw new HttpError(415, 'unsupported_media_type', 'Request body must be Content-Type: application/json');
-    }
-    await next();
-  });
+/** 413 over 64 KiB (declared or streamed), 415 for a body that is not JSON where JSON is expected. */
+async function guardBody(c: Context<AppEnv>, json: boolean): Promise<void> {
+  const length = c.req.header('content-length');
+  if (length !== undefined && Number(length) > MAX_BODY_BYTES)
+    throw new HttpError(413, 'payload_too_large', `Request body is over ${MAX_BODY_BYTES / 1024} KiB`);
+  const size = c.req.raw.body ? await measuredBodySize(c.req.raw) : 0;
+  if (json && size > 0) {
+    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json')
+      throw new HttpError(415, 'unsupported_media_type', 'Request body must be Content-Type: application/json');
+  }
 }
 
-function presentedCredential(c: Context<AppEnv>): { token: string; source: 'bearer' | 'x-api-key' | 'cookie' } | null {
+function presentedCredential(
+  c: Context<AppEnv>,
+  deps: ServerDeps,
+): { token: string; source: 'bearer' | 'x-api-key' | 'cookie' } | null {
   // Most requests have no query string: skip parsing it four times.
   for (const name of c.req.url.includes('?') ? QUERY_CREDENTIALS : []) {
     if (c.req.query(name) !== undefined)
@@ -189,12 +191,10 @@ function presentedCredential(c: Context<AppEnv>): { token: string; source: 'bear
       );
   }
   const authorization = c.req.header('authorization');
-  const rawCount = countRawHeaders(c, 'authorization');
-  if (rawCount > 1 || authorization?.includes(',')) {
-    throw new HttpError(400, 'duplicate_authorization', 'Send one Authorization header');
-  }
   const apiKey = c.req.header('x-api-key');
   if (authorization !== undefined) {
+    if (authorization.includes(',') || countRawHeaders(c, 'authorization') > 1)
+      throw new HttpError(400, 'duplicate_authorization', 'Send one Authorization header');
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     if (!m?.[1])
       throw new HttpError(401, 'invalid_token', 'Authorization must be "Bearer <token>"', {
@@ -205,7 +205,7 @@ function presentedCredential(c: Context<AppEnv>): { token: string; source: 'bear
     return { token: m[1], source: 'bearer' };
   }
   if (apiKey !== undefined) return { token: apiKey.trim(), source: 'x-api-key' };
-  const cookie = readCookie(c.req.header('cookie'), sessionCookieName(c.get('deps').config));
+  const cookie = readCookie(c.req.header('cookie'), sessionCookieName(deps.config));
   return cookie ? { token: cookie, source: 'cookie' } : null;
 }
 
@@ -213,7 +213,7 @@ function countRawHeaders(c: Context<AppEnv>, name: string): number {
   const raw = (c.env?.incoming as { rawHeaders?: string[] } | undefined)?.rawHeaders;
   if (!raw) return 0;
   let n = 0;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === name) n++;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.length === name.length && raw[i]?.toLowerCase() === name) n++;
   return n;
 }
 
@@ -221,114 +221,96 @@ function countRawHeaders(c: Context<AppEnv>, name: string): number {
  * Resolves the caller: a credential that fails is a 401 (403 for a key used outside its IP allowlist), written to
  * the log as a rolled-up `auth.rejected`. No credential leaves the principal null; routes decide if that is enough.
  */
-export function authenticate(via: 'rest' | 'trpc' | 'web'): MiddlewareHandler<AppEnv> {
-  return createMiddleware<AppEnv>(async (c, next) => {
-    const deps = c.get('deps');
-    let presented = presentedCredential(c);
-    if (!presented && deps.anonymous) {
-      if (!deps.anonymous.admits(c.get('clientIp'), c.req.header('host'))) {
-        throw new HttpError(403, 'ip_not_allowed', 'Anonymous mode answers only loopback requests to a loopback host');
-      }
-      // Bearer, not cookie: the implicit local user is not a browser session an Origin check could protect.
-      presented = { token: await deps.anonymous.token(), source: 'bearer' };
+async function authenticateRequest(c: Context<AppEnv>, deps: ServerDeps, via: Via): Promise<void> {
+  let presented = presentedCredential(c, deps);
+  if (!presented && deps.anonymous) {
+    if (!deps.anonymous.admits(c.get('clientIp'), c.req.header('host'))) {
+      throw new HttpError(403, 'ip_not_allowed', 'Anonymous mode answers only loopback requests to a loopback host');
     }
-    if (presented) {
-      const result = await deps.authenticator.authenticate(presented.token, {
-        ip: c.get('clientIp'),
-        userAgent: c.req.header('user-agent') ?? null,
-      });
-      if (
-        !result.ok &&
-        ['unknown', 'expired', 'revoked'].includes(result.reason) &&
-        isRefreshOfSessionToken(c, presented)
-      ) {
-        // A refresh with a token past its grace is how reuse (theft) is detected: the refresh itself must see it,
-        // revoke the session and answer 401, so the pipeline does not answer for it.
-        c.set('credentialSource', presented.source);
-        c.set('credential', presented.token);
-        return next();
-      }
-      if (!result.ok) {
-        await deps.rollup.record(
-          'auth.rejected',
-          result.credential,
-          { credential: result.credential, reason: result.reason },
-          metaOf(c.var, via, c.req.header('user-agent')),
-        );
-        if (result.reason === 'ip_not_allowed')
-          throw new HttpError(403, 'ip_not_allowed', 'Access denied from this IP address');
-        // One public answer for unknown, expired, revoked and malformed: the precise reason is in the log.
-        throw new HttpError(401, 'invalid_token', 'Invalid or expired credentials', {
-          'WWW-Authenticate': 'Bearer error="invalid_token"',
-        });
-      }
-      c.set('principal', result.principal);
+    // Bearer, not cookie: the implicit local user is not a browser session an Origin check could protect.
+    presented = { token: await deps.anonymous.token(), source: 'bearer' };
+  }
+  if (!presented) return;
+  const result = await deps.authenticator.authenticate(presented.token, {
+    ip: c.get('clientIp'),
+    userAgent: c.req.header('user-agent') ?? null,
+  });
+  if (!result.ok) {
+    if (
+      (result.reason === 'unknown' || result.reason === 'expired' || result.reason === 'revoked') &&
+      isRefreshOfSessionToken(c, presented)
+    ) {
+      // A refresh with a token past its grace is how reuse (theft) is detected: the refresh itself must see it,
+      // revoke the session and answer 401, so the pipeline does not answer for it.
       c.set('credentialSource', presented.source);
       c.set('credential', presented.token);
-      if (presented.source === 'cookie') await slideBrowserSession(c, result.principal);
+      return;
     }
-    await next();
-  });
+    await deps.rollup.record(
+      'auth.rejected',
+      result.credential,
+      { credential: result.credential, reason: result.reason },
+      metaOf(c.var, via, c.req.header('user-agent')),
+    );
+    if (result.reason === 'ip_not_allowed')
+      throw new HttpError(403, 'ip_not_allowed', 'Access denied from this IP address');
+    // One public answer for unknown, expired, revoked and malformed: the precise reason is in the log.
+    throw new HttpError(401, 'invalid_token', 'Invalid or expired credentials', {
+      'WWW-Authenticate': 'Bearer error="invalid_token"',
+    });
+  }
+  c.set('principal', result.principal);
+  c.set('credentialSource', presented.source);
+  c.set('credential', presented.token);
+  if (presented.source === 'cookie') await slideBrowserSession(c, result.principal);
 }
 
 /** Cookie-authenticated mutations must come from our own origin (login CSRF and cross-site forms). */
-export function originCheck(): MiddlewareHandler<AppEnv> {
-  return createMiddleware<AppEnv>(async (c, next) => {
-    if (MUTATING.has(c.req.method) && c.get('credentialSource') === 'cookie') {
-      const origin = c.req.header('origin');
-      const deps = c.get('deps');
-      if (origin !== deps.config.publicUrl.origin) {
-        const p = c.get('principal');
-        await deps.rollup.record(
-          'access.denied',
-          `csrf:${p && p.kind === 'user' ? p.userId : ''}`,
-          {
-            principal: p && p.kind === 'user' ? p.userId : null,
-            reason: 'csrf',
-            scope: null,
-            resource: c.req.path.slice(0, 256),
-          },
-          metaOf(c.var, 'web', c.req.header('user-agent')),
-        );
-        throw new HttpError(403, 'csrf_rejected', 'Cross-origin request refused: Origin must be the Keyledger origin');
-      }
-    }
-    await next();
-  });
+async function checkOrigin(c: Context<AppEnv>, deps: ServerDeps): Promise<void> {
+  const origin = c.req.header('origin');
+  if (origin === deps.config.publicUrl.origin) return;
+  const p = c.get('principal');
+  await deps.rollup.record(
+    'access.denied',
+    `csrf:${p && p.kind === 'user' ? p.userId : ''}`,
+    {
+      principal: p && p.kind === 'user' ? p.userId : null,
+      reason: 'csrf',
+      scope: null,
+      resource: c.req.path.slice(0, 256),
+    },
+    metaOf(c.var, 'web', c.req.header('user-agent')),
+  );
+  throw new HttpError(403, 'csrf_rejected', 'Cross-origin request refused: Origin must be the Keyledger origin');
 }
 
 /** KEYLEDGER_API_RATE_LIMIT per credential (per IP when anonymous), with RateLimit headers and 429. */
-export function rateLimit(deps: ServerDeps): MiddlewareHandler<AppEnv> | null {
-  if (!deps.rateLimiter.enabled) return null;
-  return createMiddleware<AppEnv>(async (c, next) => {
-    const p = c.get('principal');
-    const key = !p
-      ? `ip:${c.get('clientIp')}`
-      : p.kind === 'env'
-        ? p.id
-        : p.auth === 'api_key'
-          ? `key:${p.keyId}`
-          : `ses:${p.sessionId}`;
-    const r = deps.rateLimiter.hit(key, deps.core.clock.now().getTime());
-    c.header('RateLimit-Limit', String(r.limit));
-    c.header('RateLimit-Remaining', String(r.remaining));
-    c.header('RateLimit-Reset', String(r.resetSeconds));
-    if (!r.allowed) {
-      await deps.rollup.record(
-        'access.denied',
-        `rate:${key}`,
-        {
-          principal: p ? (p.kind === 'env' ? p.id : p.userId) : null,
-          reason: 'rate_limited',
-          scope: null,
-          resource: c.req.path.slice(0, 256),
-        },
-        metaOf(c.var, 'rest', c.req.header('user-agent')),
-      );
-      throw new HttpError(429, 'rate_limited', 'Rate limit exceeded', { 'Retry-After': String(r.resetSeconds) });
-    }
-    await next();
-  });
+async function limitRate(c: Context<AppEnv>, deps: ServerDeps): Promise<void> {
+  const p = c.get('principal');
+  const key = !p
+    ? `ip:${c.get('clientIp')}`
+    : p.kind === 'env'
+      ? p.id
+      : p.auth === 'api_key'
+        ? `key:${p.keyId}`
+        : `ses:${p.sessionId}`;
+  const r = deps.rateLimiter.hit(key, deps.core.clock.now().getTime());
+  c.header('RateLimit-Limit', String(r.limit));
+  c.header('RateLimit-Remaining', String(r.remaining));
+  c.header('RateLimit-Reset', String(r.resetSeconds));
+  if (r.allowed) return;
+  await deps.rollup.record(
+    'access.denied',
+    `rate:${key}`,
+    {
+      principal: p ? (p.kind === 'env' ? p.id : p.userId) : null,
+      reason: 'rate_limited',
+      scope: null,
+      resource: c.req.path.slice(0, 256),
+    },
+    metaOf(c.var, 'rest', c.req.header('user-agent')),
+  );
+  throw new HttpError(429, 'rate_limited', 'Rate limit exceeded', { 'Retry-After': String(r.resetSeconds) });
 }
 
 /** The caller must be signed in and hold `scope`; a missing scope is 403 naming it, logged as access.denied. */
