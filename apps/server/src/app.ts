@@ -3,6 +3,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { ServerDeps } from './deps.ts';
 import { baseContext, errorJson, surfacePipeline, toErrorResponse } from './http/pipeline.ts';
 import { requestId } from './http/request-id.ts';
+import { MemoRouter } from './http/router.ts';
 import type { AppEnv } from './http/variables.ts';
 import { registerMagicLinkPages } from './pages/magic.ts';
 import { registerSetupPage } from './pages/setup.ts';
@@ -13,7 +14,7 @@ import { serveWebUi } from './web/static.ts';
 export type { AppEnv } from './http/variables.ts';
 
 export function createApp(deps: ServerDeps): OpenAPIHono<AppEnv> {
-  const app = new OpenAPIHono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>({ router: new MemoRouter() });
   app.use('*', requestId);
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin', referrerPolicy: 'no-referrer' }));
   app.use('*', baseContext(deps));

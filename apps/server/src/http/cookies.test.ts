@@ -30,6 +30,12 @@ describe('readCookie', () => {
     'keyledger_session',
     'keyledger_session=',
     'other=keyledger_session',
+    ';keyledger_session=after-empty-pair',
+    'keyledger_session=a=b; c',
+    'a=1;; keyledger_session=x;',
+    'keyledger_session=x;;',
+    'a; keyledger_session=y',
+    'a=1; keyledger_session',
   ];
   for (const header of headers) {
     it(`reads ${JSON.stringify(header)} as hono/cookie does`, async () => {
