@@ -10,6 +10,7 @@ import type { StreamAppend } from '../event-store/types.ts';
 import { typeId } from '../ids.ts';
 import { sessionStream } from '../sessions/decider.ts';
 import { API_SESSION_MS, BROWSER_SESSION_MS, type SessionLifetime } from '../sessions/service.ts';
+import { resetSigninThrottle } from '../sessions/throttle.ts';
 import { userStream } from '../users/decider.ts';
 import { normalizeEmail } from '../users/service.ts';
 import { MAGIC_LINK_TTL_MS, magicLinkDecider, magicLinkStream } from './decider.ts';
@@ -293,6 +294,8 @@ export async function verifyMagicLink(
       if ((error instanceof ConcurrencyError || unique) && attempt < 8) continue;
       throw error;
     }
+    // Getting in by mail proves the address: its password failures are forgotten (and a capped address unlocked).
+    await resetSigninThrottle(ctx, email);
     return { token, sessionId, userId, expiresAt, next: state.next };
   }
   throw invalidLink();

@@ -7,6 +7,7 @@ import type { StreamAppend } from '../event-store/types.ts';
 import { typeId } from '../ids.ts';
 import { sessionStream } from '../sessions/decider.ts';
 import { BROWSER_SESSION_MS, type IssuedSession } from '../sessions/service.ts';
+import { resetSigninThrottle } from '../sessions/throttle.ts';
 import { findUserByEmail, getUser, normalizeEmail } from '../users/service.ts';
 import { oauthAccountDecider, oauthAccountStream } from './decider.ts';
 
@@ -187,5 +188,7 @@ async function attemptSignIn(ctx: CoreContext, meta: EventMeta, identity: OidcId
     ],
   });
   await ctx.store.append({ streams, meta, occurredAt: ctx.clock.now() });
+  // Getting in through the provider: the address's password failures are forgotten (a capped address unlocked).
+  await resetSigninThrottle(ctx, user.email);
   return { token, sessionId, userId: user.id, expiresAt, outcome };
 }

@@ -6,24 +6,20 @@ import type { CoreContext } from '../event-store/command.ts';
 import { burnPasswordCheck, hashPassword, needsRehash, verifyPassword } from '../passwords/hash.ts';
 import { findUserByEmail, normalizeEmail } from '../users/service.ts';
 import { createSession, type IssuedSession, type SessionLifetime } from './service.ts';
+import { emailKey, ipKey, resetSigninThrottle } from './throttle.ts';
 
 /** After this many consecutive failures for an address, each further attempt waits 1 s, 2 s, 4 s … */
 export const FREE_FAILURES = 5;
 export const MAX_DELAY_S = 15 * 60;
-/** NIST 800-63B: no more than 100 consecutive failures on one account; then it rests for a day. */
+/**
+ * NIST 800-63B: no more than 100 consecutive failures on one account. At 100 the address takes no more password
+ * attempts until its owner signs in another way (a magic link, OAuth) or a password is set for it.
+ */
 export const ACCOUNT_FAILURE_CAP = 100;
-export const ACCOUNT_REST_S = 24 * 3600;
+/** What `Retry-After` says to an address at the cap: a hint, since only another way in unlocks it. */
+export const ACCOUNT_LOCKED_RETRY_S = 24 * 3600;
 /** Per client IP: the 101st failure within an hour, and every attempt after it in that hour, is refused. */
 export const IP_FAILURES_PER_HOUR = 100;
-
-const emailKey = (email: string) => `email:${createHash('sha256').update(normalizeEmail(email)).digest('hex')}`;
-const ipKey = (ip: string) => `ip:${ip}`;
-
-function delayAfter(failures: number): number {
-  if (failures >= ACCOUNT_FAILURE_CAP) return ACCOUNT_REST_S;
-  if (failures < FREE_FAILURES) return 0;
-  return Math.min(2 ** (failures - FREE_FAILURES), MAX_DELAY_S);
-}
 
 export class ThrottledError extends DomainError {
   override readonly name = 'ThrottledError';
@@ -60,6 +56,12 @@ async function recordFailure(
 /**
  * Password sign-in. An unknown address, a wrong password and a disabled account answer alike and take alike (a
  * real argon2 verification runs every time); the precise reason goes to the log as `signin.failed`.
+ *
+ * Throttling is decided before the password is looked at, atomically: each attempt is admitted by one statement
+ * per counter that counts it as a failure in advance and, for the address, already sets the wait that failure would
+ * bring. Attempts sent in parallel are therefore counted one by one (the sixth of forty concurrent wrong passwords
+ * is a 429, not a sixth argon2 verification); a success takes its count back by resetting the address and returning
+ * the client IP's charge.
  */
 export async function passwordSignIn(
   ctx: CoreContext,
@@ -67,23 +69,11 @@ export async function passwordSignIn(
   input: { email: string; password: string; ip: string; lifetime: SessionLifetime },
 ): Promise<IssuedSession> {
   const now = ctx.clock.now();
-  const nowMs = now.getTime();
-  const throttles = await ctx.db
-    .selectFrom('signin_throttle')
-    .selectAll()
-    .where('key', 'in', [emailKey(input.email), ipKey(input.ip)])
-    .execute();
-  for (const t of throttles) {
-    let until = t.blocked_until?.getTime() ?? 0;
-    if (t.key.startsWith('ip:')) {
-      const windowEnd = t.window_start.getTime() + 3600_000;
-      until = t.failures >= IP_FAILURES_PER_HOUR && nowMs < windowEnd ? windowEnd : 0;
-    }
-    if (until > nowMs) {
-      // A throttled attempt is refused before the password is looked at, and is not counted as a failure.
-      await recordFailure(ctx, meta, input.email, 'throttled');
-      throw new ThrottledError(Math.max(1, Math.ceil((until - nowMs) / 1000)));
-    }
+  const refusedFor = await admit(ctx, input.email, input.ip, now);
+  if (refusedFor !== null) {
+    // A throttled attempt is refused before the password is looked at, and is not counted as a failure.
+    await recordFailure(ctx, meta, input.email, 'throttled');
+    throw new ThrottledError(refusedFor);
   }
 
   const user = await findUserByEmail(ctx, input.email);
@@ -92,11 +82,17 @@ export async function passwordSignIn(
     (await ctx.db.selectFrom('password_credentials').select('hash').where('user_id', '=', user.id).executeTakeFirst());
   const ok = stored ? await verifyPassword(stored.hash, input.password) : await burnPasswordCheck(input.password);
   if (!user || !stored || !ok || user.disabled) {
-    await countFailure(ctx, input.email, input.ip, now);
+    // Already counted at admission.
     await recordFailure(ctx, meta, input.email, !user || !stored ? 'unknown_user' : !ok ? 'bad_password' : 'disabled');
     throw invalid();
   }
-  await ctx.db.deleteFrom('signin_throttle').where('key', '=', emailKey(input.email)).execute();
+  await resetSigninThrottle(ctx, input.email);
+  await ctx.db
+    .updateTable('signin_throttle')
+    .set((eb) => ({ failures: eb('failures', '-', 1) }))
+    .where('key', '=', ipKey(input.ip))
+    .where('failures', '>', 0)
+    .execute();
   if (needsRehash(stored.hash)) {
     const rehashed = await hashPassword(input.password);
     await ctx.db
@@ -108,28 +104,58 @@ export async function passwordSignIn(
   return createSession(ctx, meta, { userId: user.id, method: 'password', lifetime: input.lifetime });
 }
 
-async function countFailure(ctx: CoreContext, email: string, ip: string, now: Date): Promise<void> {
-  // Consecutive failures per address (whether or not it exists), with the next allowed attempt.
-  const emailRow = await sql<{ failures: number }>`
-    insert into signin_throttle (key, failures, window_start, last_failure_at)
-    values (${emailKey(email)}, 1, ${now}, ${now})
-    on conflict (key) do update set failures = signin_throttle.failures + 1, last_failure_at = excluded.last_failure_at
-    returning failures`.execute(ctx.db);
-  const failures = emailRow.rows[0]?.failures ?? 1;
-  const delay = delayAfter(failures);
-  if (delay > 0) {
-    await ctx.db
-      .updateTable('signin_throttle')
-      .set({ blocked_until: new Date(now.getTime() + delay * 1000) })
-      .where('key', '=', emailKey(email))
-      .execute();
-  }
-  // Failures per client IP in a fixed one-hour window that starts at its first failure.
-  await sql`
+/**
+ * Admits an attempt, counting it as a failure in advance: first against the client IP (a fixed hour from its first
+ * failure), then against the address (consecutive failures; the wait the failure would bring is set at once, so a
+ * parallel attempt already sees it). Returns null when admitted, else the seconds to wait; an attempt refused by the
+ * address gives the IP its charge back.
+ */
+async function admit(ctx: CoreContext, email: string, ip: string, now: Date): Promise<number | null> {
+  const hourAgo = new Date(now.getTime() - 3600_000);
+  const ipRow = await sql<{ failures: number }>`
     insert into signin_throttle (key, failures, window_start, last_failure_at)
     values (${ipKey(ip)}, 1, ${now}, ${now})
     on conflict (key) do update set
-      failures = case when signin_throttle.window_start <= ${new Date(now.getTime() - 3600_000)} then 1 else signin_throttle.failures + 1 end,
-      window_start = case when signin_throttle.window_start <= ${new Date(now.getTime() - 3600_000)} then excluded.window_start else signin_throttle.window_start end,
-      last_failure_at = excluded.last_failure_at`.execute(ctx.db);
+      failures = case when signin_throttle.window_start <= ${hourAgo} then 1 else signin_throttle.failures + 1 end,
+      window_start = case when signin_throttle.window_start <= ${hourAgo} then excluded.window_start else signin_throttle.window_start end,
+      last_failure_at = excluded.last_failure_at
+    where signin_throttle.window_start <= ${hourAgo} or signin_throttle.failures < ${IP_FAILURES_PER_HOUR}
+    returning failures`.execute(ctx.db);
+  if (ipRow.rows.length === 0) {
+    const row = await ctx.db
+      .selectFrom('signin_throttle')
+      .select('window_start')
+      .where('key', '=', ipKey(ip))
+      .executeTakeFirst();
+    return secondsUntil((row?.window_start.getTime() ?? now.getTime()) + 3600_000, now);
+  }
+  const emailRow = await sql<{ failures: number }>`
+    insert into signin_throttle (key, failures, window_start, last_failure_at)
+    values (${emailKey(email)}, 1, ${now}, ${now})
+    on conflict (key) do update set
+      failures = signin_throttle.failures + 1,
+      last_failure_at = excluded.last_failure_at,
+      blocked_until = case when signin_throttle.failures + 1 < ${FREE_FAILURES} then null
+        else ${now}::timestamptz + make_interval(secs => least(power(2, signin_throttle.failures + 1 - ${FREE_FAILURES}), ${MAX_DELAY_S})) end
+    where signin_throttle.failures < ${ACCOUNT_FAILURE_CAP}
+      and (signin_throttle.blocked_until is null or signin_throttle.blocked_until <= ${now})
+    returning failures`.execute(ctx.db);
+  if (emailRow.rows.length > 0) return null;
+  await ctx.db
+    .updateTable('signin_throttle')
+    .set((eb) => ({ failures: eb('failures', '-', 1) }))
+    .where('key', '=', ipKey(ip))
+    .where('failures', '>', 0)
+    .execute();
+  const row = await ctx.db
+    .selectFrom('signin_throttle')
+    .select(['failures', 'blocked_until'])
+    .where('key', '=', emailKey(email))
+    .executeTakeFirst();
+  if (!row || row.failures >= ACCOUNT_FAILURE_CAP) return ACCOUNT_LOCKED_RETRY_S;
+  return secondsUntil(row.blocked_until?.getTime() ?? now.getTime(), now);
+}
+
+function secondsUntil(ms: number, now: Date): number {
+  return Math.max(1, Math.ceil((ms - now.getTime()) / 1000));
 }

@@ -11,11 +11,11 @@ import { hashPassword, verifyPassword } from '../passwords/hash.ts';
 import { checkPasswordPolicy, PASSWORD_PROBLEM_MESSAGES } from '../passwords/policy.ts';
 import type { Role } from '../schemas.ts';
 import { type RevokeReason, type SessionEvent, sessionStream } from '../sessions/decider.ts';
+import { resetSigninThrottle } from '../sessions/throttle.ts';
 import { userDecider, userStream } from './decider.ts';
+import { normalizeEmail } from './email.ts';
 
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
+export { normalizeEmail } from './email.ts';
 
 export function assertPasswordAcceptable(password: string, field = 'password'): void {
   const problem = checkPasswordPolicy(password);
@@ -296,6 +296,9 @@ export async function setPassword(
           .values({ user_id: input.userId, hash, updated_at: now })
           .onConflict((oc) => oc.column('user_id').doUpdateSet({ hash, updated_at: now }))
           .execute();
+        // A new password: the address's failures with the old one are forgotten (a capped address unlocked).
+        const user = await trx.selectFrom('users').select('email').where('id', '=', input.userId).executeTakeFirst();
+        if (user) await resetSigninThrottle({ db: trx }, user.email);
       },
     },
   );
