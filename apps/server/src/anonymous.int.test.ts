@@ -47,6 +47,46 @@ describe('anonymous mode', () => {
     ).toBe(403);
   });
 
+  it('refuses a mutation a browser sends from another site or port (the implicit user is ambient, like a cookie)', async () => {
+    const app = createApp({ ...deps, anonymous: await createAnonymousMode(deps.core) });
+    const signout = (headers: Record<string, string>) =>
+      app.request(
+        '/v1/auth/signout',
+        { method: 'POST', headers: { host: 'localhost:3000', ...headers } },
+        from('127.0.0.1'),
+      );
+    const crossSite = await signout({ origin: 'https://evil.example' });
+    expect(crossSite.status).toBe(403);
+    expect(((await crossSite.json()) as { code: string }).code).toBe('csrf_rejected');
+    expect((await signout({ 'sec-fetch-site': 'same-site' })).status).toBe(403);
+    expect((await signout({ origin: 'http://localhost:8080', 'sec-fetch-site': 'same-site' })).status).toBe(403);
+    const tokens = await sql<{
+      n: number;
+    }>`select count(*)::int as n from events where type = 'session.revoked'`.execute(deps.t.db);
+    expect(tokens.rows[0]?.n).toBe(0);
+    const denied = await sql<{
+      reason: string;
+    }>`select data->>'reason' as reason from events where type = 'access.denied'`.execute(deps.t.db);
+    expect(denied.rows[0]?.reason).toBe('csrf');
+    // From the UI's own origin, or from a program that names no origin, it works.
+    const own = await app.request(
+      '/v1/api-keys',
+      {
+        method: 'POST',
+        headers: {
+          host: 'localhost:3000',
+          origin: deps.config.publicUrl.origin,
+          'sec-fetch-site': 'same-origin',
+          'content-type': 'application/json',
+        },
+        body: '{"name":"ui"}',
+      },
+      from('127.0.0.1'),
+    );
+    expect(own.status).toBe(201);
+    expect((await signout({})).status).toBe(204);
+  });
+
   it('reuses one local user across restarts', async () => {
     await createAnonymousMode(deps.core);
     await createAnonymousMode(deps.core);

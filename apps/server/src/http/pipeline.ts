@@ -227,7 +227,15 @@ async function authenticateRequest(c: Context<AppEnv>, deps: ServerDeps, via: Vi
     if (!deps.anonymous.admits(c.get('clientIp'), c.req.header('host'))) {
       throw new HttpError(403, 'ip_not_allowed', 'Anonymous mode answers only loopback requests to a loopback host');
     }
-    // Bearer, not cookie: the implicit local user is not a browser session an Origin check could protect.
+    // The implicit local user is ambient authority, like a cookie: a page on another site (or another port of this
+    // machine) must not use it through the browser. A browser says where a request comes from (Origin,
+    // Sec-Fetch-Site); a program such as the CLI or curl says neither and is let through.
+    const fetchSite = c.req.header('sec-fetch-site');
+    if (
+      MUTATING.has(c.req.method) &&
+      (c.req.header('origin') !== undefined || fetchSite === 'cross-site' || fetchSite === 'same-site')
+    )
+      await checkOrigin(c, deps);
     presented = { token: await deps.anonymous.token(), source: 'bearer' };
   }
   if (!presented) return;
