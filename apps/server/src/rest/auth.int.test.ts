@@ -7,6 +7,7 @@ import {
   keyFor,
   STRONG_PASSWORD,
   signedIn,
+  unknownToken,
   useRestKit,
 } from '../../test/rest-kit.ts';
 import { TEST_PASSWORD } from '../testing.ts';
@@ -166,6 +167,26 @@ describe('refresh: POST /v1/auth/uat', () => {
     expect(rejected?.data).toMatchObject({ session_id: u.sessionId, reason: 'reused' });
     const revoked = (await eventsOf(kit, 'session.revoked')).at(-1);
     expect(revoked?.data).toMatchObject({ session_id: u.sessionId, reason: 'reuse' });
+  });
+
+  it('a token two rotations old is reuse too: refreshing with it revokes the session', async () => {
+    const u = await signedIn(kit);
+    const second = (await refresh(u.token)).body.access_token as string;
+    kit.deps.clock.advance(10_001);
+    const third = (await refresh(second)).body.access_token as string;
+    kit.deps.clock.advance(10_001);
+    expect((await me(kit, third)).status).toBe(200);
+    // Not the current token, nor the previous one: the first, stolen long ago.
+    expectError(await refresh(u.token), 401);
+    expectError(await me(kit, third), 401);
+    const rejected = (await eventsOf(kit, 'session.refresh_rejected')).at(-1);
+    expect(rejected?.data).toMatchObject({ session_id: u.sessionId, reason: 'reused' });
+    const revoked = (await eventsOf(kit, 'session.revoked')).at(-1);
+    expect(revoked?.data).toMatchObject({ session_id: u.sessionId, reason: 'reuse' });
+    // A token never issued is only a 401: no session is touched.
+    const before = (await eventsOf(kit, 'session.revoked')).length;
+    expectError(await refresh(unknownToken('session')), 401);
+    expect((await eventsOf(kit, 'session.revoked')).length).toBe(before);
   });
 
   it('refuses an API key or a cookie with 400 not_a_session_token', async () => {

@@ -84,6 +84,32 @@ describe('session decider', () => {
       .thenThrows('unauthorized');
   });
 
+  it('treats a token issued earlier than the previous one (as the log shows) as theft too', () => {
+    const older = {
+      type: 'RefreshSession',
+      data: {
+        presentedHash: h('z'),
+        successorHash: h('d'),
+        now: at(61_000),
+        expiresAt: at(7_200_000),
+        issuedEarlier: true,
+      },
+    } as const;
+    given(sessionDecider, [created, refreshed])
+      .when(older)
+      .then([
+        { type: 'session.refresh_rejected', data: { session_id: 'ses_1', reason: 'reused' } },
+        { type: 'session.revoked', data: { session_id: 'ses_1', reason: 'reuse' } },
+      ]);
+    given(sessionDecider, [
+      created,
+      refreshed,
+      { type: 'session.revoked', data: { session_id: 'ses_1', reason: 'signout' } },
+    ])
+      .when(older)
+      .then([{ type: 'session.refresh_rejected', data: { session_id: 'ses_1', reason: 'revoked' } }]);
+  });
+
   it('extends only forward, and never a revoked session', () => {
     given(sessionDecider, [created])
       .when({ type: 'ExtendSession', data: { expiresAt: at(9_000_000) } })

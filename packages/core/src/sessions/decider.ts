@@ -47,7 +47,14 @@ export type SessionCommand =
   | {
       /** `successorHash` is derived from the presented token by the caller (an HMAC), so every instance agrees. */
       type: 'RefreshSession';
-      data: { presentedHash: string; successorHash: string; now: Date; expiresAt: Date };
+      data: {
+        presentedHash: string;
+        successorHash: string;
+        now: Date;
+        expiresAt: Date;
+        /** The log shows the presented token was issued for this session earlier (two or more rotations ago). */
+        issuedEarlier?: boolean;
+      };
     }
   | { type: 'ExtendSession'; data: { expiresAt: Date } }
   | { type: 'RevokeSession'; data: { reason: RevokeReason } };
@@ -131,6 +138,12 @@ export const sessionDecider: Decider<SessionState, SessionCommand, SessionEvent>
             { type: 'session.revoked', data: { session_id, reason: 'reuse' } },
           ];
         }
+        // A token older than the previous one: reuse just the same (the theft is older too).
+        if (command.data.issuedEarlier)
+          return [
+            { type: 'session.refresh_rejected', data: { session_id, reason: 'reused' } },
+            { type: 'session.revoked', data: { session_id, reason: 'reuse' } },
+          ];
         throw new DomainError('unauthorized', 'Invalid or expired token');
       }
       case 'ExtendSession':

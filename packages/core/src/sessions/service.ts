@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { sql } from 'kysely';
 import { loadServerSecret } from '../auth/server-secrets.ts';
 import { checkToken, generateToken, hashToken, tokenFromBody } from '../credentials/tokens.ts';
 import { DomainError } from '../errors.ts';
@@ -83,10 +84,19 @@ export async function refreshSession(
     });
   }
   const presentedHash = hashToken(token);
-  const row = await ctx.db
+  let row = await ctx.db
     .selectFrom('sessions')
     .select('id')
     .where((eb) => eb.or([eb('token_hash', '=', presentedHash), eb('prev_token_hash', '=', presentedHash)]))
+    .executeTakeFirst();
+  // Neither the current token nor the previous one: a token issued earlier still names its session in the log.
+  const issuedEarlier = !row;
+  row ??= await ctx.db
+    .selectFrom('events')
+    .select(sql<string>`data->>'session_id'`.as('id'))
+    .where('type', 'in', ['session.created', 'session.refreshed'])
+    .where(sql<string>`data->>'token_hash'`, '=', presentedHash)
+    .limit(1)
     .executeTakeFirst();
   if (!row) throw new DomainError('unauthorized', 'Invalid or expired token');
   const successor = await successorOf(ctx, token);
@@ -102,6 +112,7 @@ export async function refreshSession(
         successorHash: hashToken(successor),
         now,
         expiresAt: new Date(now.getTime() + API_SESSION_MS),
+        issuedEarlier,
       },
     },
     meta,
