@@ -210,6 +210,24 @@ describe('rotate', () => {
   });
 });
 
+describe('rotate an expiring key', () => {
+  it('gives the successor the same expiry, and refuses an expired key with 409 key_expired', async () => {
+    const u = await signedIn(kit);
+    const expiresAt = new Date(kit.deps.clock.now().getTime() + 1800_000).toISOString();
+    const created = await kit.call('/v1/api-keys', { method: 'POST', token: u.token, body: { expires_at: expiresAt } });
+    expect(created.status).toBe(201);
+    const rotate = (id: string) => kit.call(`/v1/api-keys/${id}/rotate`, { method: 'POST', token: u.token, body: {} });
+    const rotations = async () => (await eventsOf(kit, 'api_key.rotated')).length;
+    const before = await rotations();
+    const next = await rotate(created.body.id);
+    expect(next.status).toBe(201);
+    expect(next.body.expires_at).toBe(expiresAt);
+    kit.deps.clock.advance(1800_000);
+    expectError(await rotate(next.body.id), 409, 'key_expired');
+    expect(await rotations()).toBe(before + 1);
+  });
+});
+
 describe('revoke', () => {
   it('answers 204, the key is refused at once, then 404 for it', async () => {
     const u = await signedIn(kit);

@@ -203,13 +203,19 @@ export async function rotateApiKey(
   }
   const old = await getOwnApiKey(ctx, principal, keyId);
   const now = ctx.clock.now();
+  // An expired key is dead: no grace to give it, and its successor would have to inherit a lifetime already over.
+  if (old.expires_at && old.expires_at <= now) {
+    throw new DomainError('conflict', 'This key has expired: create a new key instead of rotating it', {
+      details: { reason: 'key_expired' },
+    });
+  }
   const prepared = prepareKey(
     ctx,
     principal,
     {
       name: old.name,
       scopes: old.scopes.filter((s) => principal.scopes.includes(s)),
-      expiresAt: old.expires_at && old.expires_at > now ? old.expires_at : null,
+      expiresAt: old.expires_at,
       ipAllowlist: old.ip_allowlist,
     },
     keyId,
