@@ -1,4 +1,5 @@
 import {
+  API_SESSION_MS,
   type CreatedApiKey,
   passwordSignIn,
   revokeApiKey,
@@ -67,6 +68,7 @@ interface Fixture {
   revokedKey: CreatedApiKey;
   revokedSession: string;
   expiredKey: CreatedApiKey;
+  expiredSession: string;
   target: TestUser; // a member the admin routes act on
   other: TestUser; // a member with things of their own
   otherKey: CreatedApiKey;
@@ -181,7 +183,19 @@ it('the public routes run without a credential', async () => {
 
 async function makeFixture(): Promise<Fixture> {
   const { deps } = kit;
-  const caller = await signedIn(kit, 'admin');
+  // The caller's first session is left to expire (verified once first, so it is in the authenticator's cache when
+  // it dies); the caller goes on with a fresh one.
+  const first = await signedIn(kit, 'admin');
+  await principalOf(kit, first.token);
+  deps.clock.advance(API_SESSION_MS + 1_000);
+  const fresh = await passwordSignIn(deps.core, SYSTEM_META, {
+    email: first.email,
+    password: TEST_PASSWORD,
+    ip: '127.0.0.1',
+    lifetime: 'api',
+  });
+  kit.secrets.add(fresh.token);
+  const caller: TestUser = { ...first, token: fresh.token, sessionId: fresh.sessionId };
   const second = await passwordSignIn(deps.core, SYSTEM_META, {
     email: caller.email,
     password: TEST_PASSWORD,
@@ -212,6 +226,7 @@ async function makeFixture(): Promise<Fixture> {
     revokedKey,
     revokedSession: third.token,
     expiredKey,
+    expiredSession: first.token,
     target: await signedIn(kit, 'member'),
     other,
     otherKey: await keyFor(kit, other.token),
@@ -286,8 +301,11 @@ describe.each(protectedOps)('%s', (op) => {
     expectUnauthorized(await req({ token: fx.revokedSession }), true);
   });
 
-  it('expired key: 401', async () => {
+  it('expired key and expired session: 401', async () => {
     expectUnauthorized(await req({ token: fx.expiredKey.key }), true);
+    expectUnauthorized(await req({ apiKey: fx.expiredKey.key }), true);
+    expectUnauthorized(await req({ token: fx.expiredSession }), true);
+    expectUnauthorized(await req({ cookie: fx.expiredSession }), true);
   });
 
   it(spec.scope ? `wrong scope: 403 naming ${spec.scope}` : 'a profile:read key', async () => {
@@ -296,8 +314,10 @@ describe.each(protectedOps)('%s', (op) => {
       expectError(res, 403, 'insufficient_scope');
       expect(res.body.error).toContain(spec.scope);
     } else if (spec.sessionOnly) {
-      // A session route refuses an API key outright (refresh: 400 not_a_session_token per DESIGN §4).
-      expect([400, 403], res.text).toContain(res.status);
+      // A session route refuses an API key outright: refresh and sign-out act on the presented token, so it is
+      // 400 not_a_session_token (DESIGN §4); a password change is 403 session_required.
+      if (op === 'POST /v1/auth/password') expectError(res, 403, 'session_required');
+      else expectError(res, 400, 'not_a_session_token');
     } else {
       expect(res.status, res.text).toBe(spec.ok);
     }
