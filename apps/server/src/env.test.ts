@@ -67,6 +67,21 @@ describe('loadEnv', () => {
     expect(c.trustedProxies).toEqual(['127.0.0.1']);
   });
 
+  it('refuses environment keys that start with kl_ (they would be checksum-checked and never match), without echoing them', () => {
+    const key = `kl_${'a'.repeat(40)}`;
+    for (const env of [{ KEYLEDGER_ADMIN_API_KEY: key }, { KEYLEDGER_API_KEYS: `${'b'.repeat(40)},${key}` }]) {
+      let message = '';
+      try {
+        loadEnv(env);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toContain('may not start with kl_');
+      expect(message).not.toContain(key);
+    }
+    expect(loadEnv({ KEYLEDGER_ADMIN_API_KEY: 'x'.repeat(40) }).adminApiKey).toBe('x'.repeat(40));
+  });
+
   it('requires the Google client id and secret together', () => {
     expect(() => loadEnv({ KEYLEDGER_GOOGLE_CLIENT_ID: 'id' })).toThrow(/KEYLEDGER_GOOGLE_CLIENT_SECRET/);
   });

@@ -2,6 +2,10 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
+/** `kl_` starts Keyledger's own tokens, which are checked by checksum first: an environment key there would never match. */
+const RESERVED_PREFIX = (name: string) =>
+  `${name}: a key may not start with kl_ (Keyledger's own keys and sessions do; use another random string)`;
+
 /** The only place the server reads process.env: validated once at start, failing fast with every problem listed. */
 export class EnvError extends Error {
   override readonly name = 'EnvError';
@@ -83,7 +87,11 @@ const schema = z
         }
         return result.data;
       }),
-    KEYLEDGER_ADMIN_API_KEY: z.string().min(32, 'KEYLEDGER_ADMIN_API_KEY must be at least 32 characters').optional(),
+    KEYLEDGER_ADMIN_API_KEY: z
+      .string()
+      .min(32, 'KEYLEDGER_ADMIN_API_KEY must be at least 32 characters')
+      .refine((k) => !k.startsWith('kl_'), RESERVED_PREFIX('KEYLEDGER_ADMIN_API_KEY'))
+      .optional(),
     KEYLEDGER_API_KEYS: z
       .string()
       .optional()
@@ -91,6 +99,9 @@ const schema = z
         const keys = list(raw);
         if (keys.some((k) => k.length < 32)) {
           ctx.addIssue({ code: 'custom', message: 'every key in KEYLEDGER_API_KEYS must be at least 32 characters' });
+        }
+        if (keys.some((k) => k.startsWith('kl_'))) {
+          ctx.addIssue({ code: 'custom', message: RESERVED_PREFIX('KEYLEDGER_API_KEYS') });
         }
         return keys;
       }),
