@@ -43,16 +43,14 @@ export async function completeSetup(
   if (!/^[0-9A-Za-z]{32}$/.test(input.token)) throw invalid();
   const now = ctx.clock.now();
   const hash = hashToken(input.token);
-  // Claim the token atomically: of two concurrent submissions, one wins.
-  const claimed = await ctx.db
-    .updateTable('setup_tokens')
-    .set({ used_at: now })
+  const usable = await ctx.db
+    .selectFrom('setup_tokens')
+    .select('token_hash')
     .where('token_hash', '=', hash)
     .where('used_at', 'is', null)
     .where('expires_at', '>', now)
-    .returning('token_hash')
     .executeTakeFirst();
-  if (!claimed || !secretsEqual(claimed.token_hash, hash)) throw invalid();
+  if (!usable || !secretsEqual(usable.token_hash, hash)) throw invalid();
   if (await hasAdmin(ctx))
     throw new DomainError('conflict', 'Keyledger already has an admin', { details: { reason: 'already_set_up' } });
   const user = await registerUser(ctx, meta, {
@@ -62,6 +60,20 @@ export async function completeSetup(
     method: 'bootstrap',
     password: input.password,
     emailVerified: false,
+    // The link is used up in the registration's own transaction: atomically (of two concurrent submissions, one
+    // wins; the other's registration rolls back), and only if the admin is created (a refused email or a database
+    // error leaves the link usable).
+    within: async (trx) => {
+      const claimed = await trx
+        .updateTable('setup_tokens')
+        .set({ used_at: now })
+        .where('token_hash', '=', hash)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .returning('token_hash')
+        .executeTakeFirst();
+      if (!claimed) throw invalid();
+    },
   });
   return createSession(ctx, meta, { userId: user.id, method: 'setup', lifetime: 'browser' });
 }
