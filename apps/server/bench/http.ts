@@ -178,6 +178,52 @@ async function main(): Promise<void> {
     console.log(
       `| POST /v1/auth/pw/signin | ${signinRate.toFixed(1)} | ${(signinRate / parallel).toFixed(1)} | ${(signinRate / verifyRate).toFixed(2)} |`,
     );
+
+    // An unknown address and a wrong password must answer alike and take alike (DESIGN §4): median latency of each,
+    // one request at a time, a fresh address per attempt so the per-address throttle stays out of it.
+    const TIMED = Number(process.env.BENCH_TIMING_SIGNINS ?? 15);
+    const registered: string[] = [];
+    for (let i = 0; i < TIMED; i++) {
+      const address = `timing-${i}-${randomBytes(4).toString('hex')}@example.com`;
+      const r = await fetch(`${base}/v1/auth/pw/signup`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ email: address, password: PASSWORD }),
+      });
+      if (r.status !== 201) throw new Error(`sign-up answered ${r.status}`);
+      await r.arrayBuffer();
+      registered.push(address);
+    }
+    const timeSignIn = async (address: string, password: string) => {
+      const started = performance.now();
+      const r = await fetch(`${base}/v1/auth/pw/signin`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ email: address, password }),
+      });
+      const body = await r.text();
+      return { ms: performance.now() - started, status: r.status, body: body.replace(/"request_id":"[^"]*"/, '') };
+    };
+    const unknown: number[] = [];
+    const wrong: number[] = [];
+    const bodies = new Set<string>();
+    // Interleaved, so a change in the machine's load falls on both alike.
+    for (let i = 0; i < TIMED; i++) {
+      const a = await timeSignIn(`nobody-${i}-${randomBytes(4).toString('hex')}@example.com`, 'wrong-password-1');
+      const b = await timeSignIn(registered[i] as string, 'wrong-password-1');
+      if (a.status !== 401 || b.status !== 401) throw new Error(`failed sign-ins answered ${a.status} / ${b.status}`);
+      unknown.push(a.ms);
+      wrong.push(b.ms);
+      bodies.add(a.body).add(b.body);
+    }
+    const med = (xs: number[]) => median(xs);
+    console.log(`\nFailed sign-ins, one at a time (${TIMED} of each, interleaved)`);
+    console.log('| what | median ms | vs wrong password | answer |');
+    console.log('|---|---:|---:|---|');
+    console.log(`| wrong password (baseline) | ${med(wrong).toFixed(1)} | 1.00 | 401 |`);
+    console.log(
+      `| unknown address | ${med(unknown).toFixed(1)} | ${(med(unknown) / med(wrong)).toFixed(2)} | 401, ${bodies.size === 1 ? 'the same body' : 'DIFFERENT BODIES'} |`,
+    );
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
