@@ -209,9 +209,16 @@ describe('KEYLEDGER_ALLOWED_IPS', () => {
       expect((trpc.body as { error: { data: { keyledgerCode: string } } }).error.data.keyledgerCode).toBe(
         'ip_not_allowed',
       );
+      // The server-rendered pages under /auth and the setup page are behind the same gate.
+      for (const page of ['/auth/magic?email=a%40example.com&code=x', '/setup?token=x'])
+        expect((await kit.call(page, { ip })).status, page).toBe(403);
       for (const open of ['/healthz', '/readyz', '/api/openapi'])
         expect((await kit.call(open, { ip })).status, open).toBe(200);
     }
+    // From inside the range the pages answer as usual.
+    expect(
+      (await kit.call(`/auth/magic?email=a%40example.com&code=${'a'.repeat(32)}`, { ip: '10.1.2.3' })).status,
+    ).toBe(200);
   });
 
   it('lets the allowed range in, IPv4-mapped IPv6 read as IPv4', async () => {
