@@ -4,8 +4,10 @@ import { catalogue } from '../src/catalogue.ts';
 import { ManualClock } from '../src/clock.ts';
 import { eventHash, NotCanonicalError, ZERO_HASH } from '../src/event-store/canonical.ts';
 import type { EventMeta } from '../src/event-store/catalogue.ts';
+import type { CoreContext } from '../src/event-store/command.ts';
 import { EventStore } from '../src/event-store/event-store.ts';
 import type { AppendRequest, DbOrTrx, Projection, StreamAppend } from '../src/event-store/types.ts';
+import { projections } from '../src/projections.ts';
 
 export const meta: EventMeta = {
   actor: { type: 'user', id: 'user_01jd0000000000000000000000' },
@@ -16,6 +18,15 @@ export const meta: EventMeta = {
 };
 
 export const clock = new ManualClock('2026-11-22T14:00:00.000Z');
+
+/** A fresh database with every projection, a manual clock (at `start`) and the core context over both. */
+export async function createTestCore(
+  start: Date | string = '2026-11-22T14:00:00.000Z',
+): Promise<{ t: TestDb; clock: ManualClock; ctx: CoreContext }> {
+  const t = await createTestDb();
+  const clock = new ManualClock(start);
+  return { t, clock, ctx: { db: t.db, store: new EventStore({ db: t.db, catalogue, projections }), clock } };
+}
 
 export interface StoreFixture {
   readonly t: TestDb;

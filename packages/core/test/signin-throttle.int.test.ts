@@ -1,10 +1,9 @@
-import { createTestDb, type TestDb } from '@keyledger/db/testing';
+import type { TestDb } from '@keyledger/db/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { catalogue } from '../src/catalogue.ts';
-import { ManualClock } from '../src/clock.ts';
+import type { ManualClock } from '../src/clock.ts';
 import type { CoreContext } from '../src/event-store/command.ts';
-import { EventStore } from '../src/event-store/event-store.ts';
 import { projections } from '../src/projections.ts';
 import { createSession } from '../src/sessions/service.ts';
 import {
@@ -16,7 +15,7 @@ import {
   ThrottledError,
 } from '../src/sessions/signin.ts';
 import { registerUser, setPassword } from '../src/users/service.ts';
-import { meta } from './helpers.ts';
+import { createTestCore, meta } from './helpers.ts';
 
 /**
  * Sign-in throttling (DESIGN §4, ADR 0008) under the conditions an attacker chooses: attempts in parallel, many
@@ -28,9 +27,7 @@ let clock: ManualClock;
 const PASSWORD = 'violet-otter-lantern-42';
 
 beforeEach(async () => {
-  t = await createTestDb();
-  clock = new ManualClock('2026-11-22T14:00:00.000Z');
-  ctx = { db: t.db, store: new EventStore({ db: t.db, catalogue, projections }), clock };
+  ({ t, clock, ctx } = await createTestCore());
 });
 afterEach(async () => {
   await t.close();

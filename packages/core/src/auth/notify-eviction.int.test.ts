@@ -1,9 +1,9 @@
-import { createTestDb, type TestDb } from '@keyledger/db/testing';
+import type { TestDb } from '@keyledger/db/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { meta } from '../../test/helpers.ts';
+import { createTestCore, meta } from '../../test/helpers.ts';
 import { createApiKey, revokeApiKey } from '../api-keys/service.ts';
 import { catalogue } from '../catalogue.ts';
-import { ManualClock } from '../clock.ts';
+import type { ManualClock } from '../clock.ts';
 import type { CoreContext } from '../event-store/command.ts';
 import { EventStore } from '../event-store/event-store.ts';
 import { projections } from '../projections.ts';
@@ -34,9 +34,7 @@ let ctx: CoreContext;
 let b: Authenticator;
 
 beforeEach(async () => {
-  t = await createTestDb();
-  clock = new ManualClock('2026-11-22T14:00:00.000Z');
-  ctx = { db: t.db, store: new EventStore({ db: t.db, catalogue, projections }), clock };
+  ({ t, clock, ctx } = await createTestCore());
   b = new Authenticator({ db: t.db, clock, cacheTtlMs: 60_000 });
   await b.start(new EventStore({ db: t.db, catalogue, projections }), t);
 });

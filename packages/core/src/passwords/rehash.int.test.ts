@@ -1,11 +1,10 @@
-import { createTestDb, type TestDb } from '@keyledger/db/testing';
+import type { TestDb } from '@keyledger/db/testing';
 import { hash, verify } from '@node-rs/argon2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { meta } from '../../test/helpers.ts';
+import { createTestCore, meta } from '../../test/helpers.ts';
 import { catalogue } from '../catalogue.ts';
-import { ManualClock } from '../clock.ts';
+import type { ManualClock } from '../clock.ts';
 import type { CoreContext } from '../event-store/command.ts';
-import { EventStore } from '../event-store/event-store.ts';
 import { projections } from '../projections.ts';
 import { passwordSignIn } from '../sessions/signin.ts';
 import { registerUser } from '../users/service.ts';
@@ -21,9 +20,7 @@ let ctx: CoreContext;
 let userId: string;
 
 beforeEach(async () => {
-  t = await createTestDb();
-  clock = new ManualClock(T0);
-  ctx = { db: t.db, store: new EventStore({ db: t.db, catalogue, projections }), clock };
+  ({ t, clock, ctx } = await createTestCore(T0));
   userId = (
     await registerUser(ctx, meta, {
       email: 'ada@example.com',

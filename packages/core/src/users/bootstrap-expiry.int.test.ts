@@ -1,12 +1,11 @@
-import { createTestDb, type TestDb } from '@keyledger/db/testing';
+import type { TestDb } from '@keyledger/db/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { meta } from '../../test/helpers.ts';
+import { createTestCore, meta } from '../../test/helpers.ts';
 import { catalogue } from '../catalogue.ts';
-import { ManualClock } from '../clock.ts';
+import type { ManualClock } from '../clock.ts';
 import { DomainError } from '../errors.ts';
 import type { CoreContext } from '../event-store/command.ts';
-import { EventStore } from '../event-store/event-store.ts';
 import { projections } from '../projections.ts';
 import { completeSetup, createSetupToken } from './bootstrap.ts';
 
@@ -21,9 +20,7 @@ let clock: ManualClock;
 let ctx: CoreContext;
 
 beforeEach(async () => {
-  t = await createTestDb();
-  clock = new ManualClock('2026-11-22T14:00:00.000Z');
-  ctx = { db: t.db, store: new EventStore({ db: t.db, catalogue, projections }), clock };
+  ({ t, clock, ctx } = await createTestCore());
 });
 afterEach(async () => {
   await t.close();
