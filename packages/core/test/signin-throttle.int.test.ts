@@ -1,10 +1,8 @@
 import type { TestDb } from '@keyledger/db/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { catalogue } from '../src/catalogue.ts';
 import type { ManualClock } from '../src/clock.ts';
 import type { CoreContext } from '../src/event-store/command.ts';
-import { projections } from '../src/projections.ts';
 import { createSession } from '../src/sessions/service.ts';
 import {
   ACCOUNT_FAILURE_CAP,

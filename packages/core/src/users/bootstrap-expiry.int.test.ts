@@ -2,11 +2,9 @@ import type { TestDb } from '@keyledger/db/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestCore, meta } from '../../test/helpers.ts';
-import { catalogue } from '../catalogue.ts';
 import type { ManualClock } from '../clock.ts';
 import { DomainError } from '../errors.ts';
 import type { CoreContext } from '../event-store/command.ts';
-import { projections } from '../projections.ts';
 import { completeSetup, createSetupToken } from './bootstrap.ts';
 
 // That a used link cannot be used a second time is already proved in test/identity.int.test.ts (core) and in
