@@ -84,6 +84,24 @@ describe('anonymous mode', () => {
       from('127.0.0.1'),
     );
     expect(own.status).toBe(201);
+    // Opened at the loopback address the server prints: that origin is its own too.
+    const printed = await app.request(
+      '/v1/api-keys',
+      {
+        method: 'POST',
+        headers: {
+          host: '127.0.0.1:3000',
+          origin: 'http://127.0.0.1:3000',
+          'sec-fetch-site': 'same-origin',
+          'content-type': 'application/json',
+        },
+        body: '{"name":"printed"}',
+      },
+      from('127.0.0.1'),
+    );
+    expect(printed.status).toBe(201);
+    // But not another port of it.
+    expect((await signout({ host: '127.0.0.1:3000', origin: 'http://127.0.0.1:8080' })).status).toBe(403);
     expect((await signout({})).status).toBe(204);
   });
 

@@ -230,10 +230,17 @@ async function authenticateRequest(c: Context<AppEnv>, deps: ServerDeps, via: Vi
     // The implicit local user is ambient authority, like a cookie: a page on another site (or another port of this
     // machine) must not use it through the browser. A browser says where a request comes from (Origin,
     // Sec-Fetch-Site); a program such as the CLI or curl says neither and is let through.
+    // The UI may be opened at the loopback address the server prints as well as at the public URL's name: the
+    // origin of the (already loopback-checked) Host it was asked under is its own too.
+    const origin = c.req.header('origin');
     const fetchSite = c.req.header('sec-fetch-site');
+    const ownOrigin =
+      origin === deps.config.publicUrl.origin ||
+      origin === `${deps.config.publicUrl.protocol}//${c.req.header('host')}`;
     if (
       MUTATING.has(c.req.method) &&
-      (c.req.header('origin') !== undefined || fetchSite === 'cross-site' || fetchSite === 'same-site')
+      !ownOrigin &&
+      (origin !== undefined || fetchSite === 'cross-site' || fetchSite === 'same-site')
     )
       await checkOrigin(c, deps);
     presented = { token: await deps.anonymous.token(), source: 'bearer' };

@@ -189,6 +189,7 @@ async function attemptSignIn(ctx: CoreContext, meta: EventMeta, identity: OidcId
   });
   await ctx.store.append({ streams, meta, occurredAt: ctx.clock.now() });
   // Getting in through the provider: the address's password failures are forgotten (a capped address unlocked).
-  await resetSigninThrottle(ctx, user.email);
+  // After the commit, and not worth failing a sign-in that worked for: at worst the address stays throttled.
+  await resetSigninThrottle(ctx, user.email).catch(() => undefined);
   return { token, sessionId, userId: user.id, expiresAt, outcome };
 }

@@ -92,7 +92,7 @@ describe('session decider', () => {
         successorHash: h('d'),
         now: at(61_000),
         expiresAt: at(7_200_000),
-        issuedEarlier: true,
+        issuedForSession: true,
       },
     } as const;
     given(sessionDecider, [created, refreshed])

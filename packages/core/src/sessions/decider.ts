@@ -52,8 +52,8 @@ export type SessionCommand =
         successorHash: string;
         now: Date;
         expiresAt: Date;
-        /** The log shows the presented token was issued for this session earlier (two or more rotations ago). */
-        issuedEarlier?: boolean;
+        /** The presented token was issued for this session (the sessions table or the log says so). */
+        issuedForSession?: boolean;
       };
     }
   | { type: 'ExtendSession'; data: { expiresAt: Date } }
@@ -138,8 +138,8 @@ export const sessionDecider: Decider<SessionState, SessionCommand, SessionEvent>
             { type: 'session.revoked', data: { session_id, reason: 'reuse' } },
           ];
         }
-        // A token older than the previous one: reuse just the same (the theft is older too).
-        if (command.data.issuedEarlier)
+        // Issued for this session but neither current nor previous: older, so reuse just the same.
+        if (command.data.issuedForSession)
           return [
             { type: 'session.refresh_rejected', data: { session_id, reason: 'reused' } },
             { type: 'session.revoked', data: { session_id, reason: 'reuse' } },

@@ -90,7 +90,6 @@ export async function refreshSession(
     .where((eb) => eb.or([eb('token_hash', '=', presentedHash), eb('prev_token_hash', '=', presentedHash)]))
     .executeTakeFirst();
   // Neither the current token nor the previous one: a token issued earlier still names its session in the log.
-  const issuedEarlier = !row;
   row ??= await ctx.db
     .selectFrom('events')
     .select(sql<string>`data->>'session_id'`.as('id'))
@@ -112,7 +111,9 @@ export async function refreshSession(
         successorHash: hashToken(successor),
         now,
         expiresAt: new Date(now.getTime() + API_SESSION_MS),
-        issuedEarlier,
+        // Found either way, the token was issued for this session (a refresh racing this one may have moved it
+        // from current to previous, or from previous to older, since the read).
+        issuedForSession: true,
       },
     },
     meta,

@@ -152,7 +152,9 @@ async function admit(ctx: CoreContext, email: string, ip: string, now: Date): Pr
     .select(['failures', 'blocked_until'])
     .where('key', '=', emailKey(email))
     .executeTakeFirst();
-  if (!row || row.failures >= ACCOUNT_FAILURE_CAP) return ACCOUNT_LOCKED_RETRY_S;
+  // Gone since the upsert: a success or another way in reset it just now.
+  if (!row) return 1;
+  if (row.failures >= ACCOUNT_FAILURE_CAP) return ACCOUNT_LOCKED_RETRY_S;
   return secondsUntil(row.blocked_until?.getTime() ?? now.getTime(), now);
 }
 

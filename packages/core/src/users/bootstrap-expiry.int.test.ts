@@ -81,3 +81,20 @@ describe('a setup that fails', () => {
     await expect(setup(token)).rejects.toMatchObject({ details: { reason: 'invalid_setup_token' } });
   });
 });
+
+describe('two setups at once', () => {
+  it('with two different links (one minted per start) make one admin, not two', async () => {
+    const first = (await createSetupToken(ctx)) as string;
+    const second = (await createSetupToken(ctx)) as string;
+    expect(second).not.toBe(first);
+    const outcomes = await Promise.allSettled([
+      completeSetup(ctx, meta, { token: first, email: 'one@example.com', password: PASSWORD, name: null }),
+      completeSetup(ctx, meta, { token: second, email: 'two@example.com', password: PASSWORD, name: null }),
+    ]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ code: 'conflict', details: { reason: 'already_set_up' } });
+    const admins = await t.db.selectFrom('users').select('id').where('role', '=', 'admin').execute();
+    expect(admins).toHaveLength(1);
+  });
+});

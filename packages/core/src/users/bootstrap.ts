@@ -63,7 +63,17 @@ export async function completeSetup(
     // The link is used up in the registration's own transaction: atomically (of two concurrent submissions, one
     // wins; the other's registration rolls back), and only if the admin is created (a refused email or a database
     // error leaves the link usable).
-    within: async (trx) => {
+    within: async (trx, userId) => {
+      // Under the chain lock: of two setups with two different links (one minted per start), one admin only.
+      const another = await trx
+        .selectFrom('users')
+        .select('id')
+        .where('role', '=', 'admin')
+        .where('id', '!=', userId)
+        .limit(1)
+        .executeTakeFirst();
+      if (another)
+        throw new DomainError('conflict', 'Keyledger already has an admin', { details: { reason: 'already_set_up' } });
       const claimed = await trx
         .updateTable('setup_tokens')
         .set({ used_at: now })

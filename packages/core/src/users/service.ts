@@ -86,7 +86,8 @@ export async function registerUser(ctx: CoreContext, meta: EventMeta, input: Reg
     });
   } catch (error) {
     const translated = translateStorageError(error);
-    if (translated instanceof DomainError && translated.code === 'conflict') {
+    // A unique violation is the email taken; a refusal of the caller's own `within` stays what it was.
+    if (!(error instanceof DomainError) && translated instanceof DomainError && translated.code === 'conflict') {
       throw new DomainError('conflict', 'A user with this email already exists', {
         cause: error,
         details: { reason: 'email_taken', field: 'email' },
