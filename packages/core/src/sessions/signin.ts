@@ -87,12 +87,7 @@ export async function passwordSignIn(
     throw invalid();
   }
   await resetSigninThrottle(ctx, input.email);
-  await ctx.db
-    .updateTable('signin_throttle')
-    .set((eb) => ({ failures: eb('failures', '-', 1) }))
-    .where('key', '=', ipKey(input.ip))
-    .where('failures', '>', 0)
-    .execute();
+  await refundIp(ctx, input.ip);
   if (needsRehash(stored.hash)) {
     const rehashed = await hashPassword(input.password);
     await ctx.db
@@ -141,12 +136,7 @@ async function admit(ctx: CoreContext, email: string, ip: string, now: Date): Pr
       and (signin_throttle.blocked_until is null or signin_throttle.blocked_until <= ${now})
     returning failures`.execute(ctx.db);
   if (emailRow.rows.length > 0) return null;
-  await ctx.db
-    .updateTable('signin_throttle')
-    .set((eb) => ({ failures: eb('failures', '-', 1) }))
-    .where('key', '=', ipKey(ip))
-    .where('failures', '>', 0)
-    .execute();
+  await refundIp(ctx, ip);
   const row = await ctx.db
     .selectFrom('signin_throttle')
     .select(['failures', 'blocked_until'])
@@ -156,6 +146,16 @@ async function admit(ctx: CoreContext, email: string, ip: string, now: Date): Pr
   if (!row) return 1;
   if (row.failures >= ACCOUNT_FAILURE_CAP) return ACCOUNT_LOCKED_RETRY_S;
   return secondsUntil(row.blocked_until?.getTime() ?? now.getTime(), now);
+}
+
+/** Gives the client IP back the failure its attempt was charged in advance (a success, or a refusal). */
+async function refundIp(ctx: CoreContext, ip: string): Promise<void> {
+  await ctx.db
+    .updateTable('signin_throttle')
+    .set((eb) => ({ failures: eb('failures', '-', 1) }))
+    .where('key', '=', ipKey(ip))
+    .where('failures', '>', 0)
+    .execute();
 }
 
 function secondsUntil(ms: number, now: Date): number {
