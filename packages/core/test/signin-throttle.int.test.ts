@@ -37,6 +37,10 @@ const attempt = (email: string, password: string, ip = '198.51.100.1') =>
     (e: unknown) => (e instanceof ThrottledError ? e : e instanceof Error ? e.message : String(e)),
   );
 
+/** A member with PASSWORD, registered by an admin. */
+const member = (email: string) =>
+  registerUser(ctx, meta, { email, name: null, role: 'member', method: 'admin', password: PASSWORD });
+
 const failureReasons = async () =>
   (
     await sql<{ reason: string }>`select data->>'reason' as reason from events where type = 'signin.failed'`.execute(
@@ -46,13 +50,7 @@ const failureReasons = async () =>
 
 describe('sign-in throttling', () => {
   it('counts parallel attempts one by one: of 40 wrong passwords at once, 5 are checked and 35 are 429', async () => {
-    await registerUser(ctx, meta, {
-      email: 'ada@example.com',
-      name: null,
-      role: 'member',
-      method: 'admin',
-      password: PASSWORD,
-    });
+    await member('ada@example.com');
     const results = await Promise.all(Array.from({ length: 40 }, () => attempt('ada@example.com', 'wrong-password-1')));
     const throttled = results.filter((r) => r instanceof ThrottledError);
     expect(throttled).toHaveLength(35);
@@ -78,13 +76,7 @@ describe('sign-in throttling', () => {
     expect(refused).toHaveLength(20);
     expect(refused[0]?.retryAfterSeconds).toBe(3600);
     // Another IP is not affected; this one is, even for a known address with the right password.
-    await registerUser(ctx, meta, {
-      email: 'bo@example.com',
-      name: null,
-      role: 'member',
-      method: 'admin',
-      password: PASSWORD,
-    });
+    await member('bo@example.com');
     expect(await attempt('bo@example.com', PASSWORD, ip)).toBeInstanceOf(ThrottledError);
     expect(await attempt('bo@example.com', PASSWORD, '203.0.113.100')).toBe('ok');
     clock.advance(3600_000);
@@ -92,25 +84,13 @@ describe('sign-in throttling', () => {
   });
 
   it('a success gives the IP its charge back: sign-ins that work never add up to a block', async () => {
-    await registerUser(ctx, meta, {
-      email: 'cy@example.com',
-      name: null,
-      role: 'member',
-      method: 'admin',
-      password: PASSWORD,
-    });
+    await member('cy@example.com');
     for (let i = 0; i < IP_FAILURES_PER_HOUR + 5; i++)
       expect(await attempt('cy@example.com', PASSWORD, '192.0.2.5')).toBe('ok');
   });
 
   it('waits 1 s, 2 s, 4 s … after 5 failures, never more than 15 min, and locks the address at 100 failures until its owner gets in another way', async () => {
-    const user = await registerUser(ctx, meta, {
-      email: 'di@example.com',
-      name: null,
-      role: 'member',
-      method: 'admin',
-      password: PASSWORD,
-    });
+    const user = await member('di@example.com');
     const waits: number[] = [];
     for (let failures = 1; failures <= ACCOUNT_FAILURE_CAP; failures++) {
       // From a new IP each time: only the address's counter is under test here.

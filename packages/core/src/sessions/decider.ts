@@ -130,16 +130,12 @@ export const sessionDecider: Decider<SessionState, SessionCommand, SessionEvent>
             },
           ];
         }
-        if (presentedHash === state.prevTokenHash) {
-          // Within the grace window a second refresh with the old token is the same request again: no new event.
-          if (state.prevValidUntil && now < state.prevValidUntil && successorHash === state.tokenHash) return [];
-          return [
-            { type: 'session.refresh_rejected', data: { session_id, reason: 'reused' } },
-            { type: 'session.revoked', data: { session_id, reason: 'reuse' } },
-          ];
-        }
-        // Issued for this session but neither current nor previous: older, so reuse just the same.
-        if (command.data.issuedForSession)
+        const previous = presentedHash === state.prevTokenHash;
+        // Within the grace window a second refresh with the old token is the same request again: no new event.
+        if (previous && state.prevValidUntil && now < state.prevValidUntil && successorHash === state.tokenHash)
+          return [];
+        // The previous token after its grace, or one issued for this session before it: reuse (theft).
+        if (previous || command.data.issuedForSession)
           return [
             { type: 'session.refresh_rejected', data: { session_id, reason: 'reused' } },
             { type: 'session.revoked', data: { session_id, reason: 'reuse' } },
