@@ -131,6 +131,14 @@ describe('sign-in', () => {
   });
 });
 
+/** The last refresh was refused as reuse and revoked the session, in the log. */
+async function expectRevokedForReuse(kit: Kit, sessionId: string): Promise<void> {
+  const rejected = (await eventsOf(kit, 'session.refresh_rejected')).at(-1);
+  expect(rejected?.data).toMatchObject({ session_id: sessionId, reason: 'reused' });
+  const revoked = (await eventsOf(kit, 'session.revoked')).at(-1);
+  expect(revoked?.data).toMatchObject({ session_id: sessionId, reason: 'reuse' });
+}
+
 describe('refresh: POST /v1/auth/uat', () => {
   const kit = useRestKit();
   const refresh = (token: string) => kit.call('/v1/auth/uat', { method: 'POST', token });
@@ -163,10 +171,7 @@ describe('refresh: POST /v1/auth/uat', () => {
     expect((await me(kit, next)).status).toBe(200);
     expectError(await refresh(u.token), 401);
     expectError(await me(kit, next), 401);
-    const rejected = (await eventsOf(kit, 'session.refresh_rejected')).at(-1);
-    expect(rejected?.data).toMatchObject({ session_id: u.sessionId, reason: 'reused' });
-    const revoked = (await eventsOf(kit, 'session.revoked')).at(-1);
-    expect(revoked?.data).toMatchObject({ session_id: u.sessionId, reason: 'reuse' });
+    await expectRevokedForReuse(kit, u.sessionId);
   });
 
   it('a token two rotations old is reuse too: refreshing with it revokes the session', async () => {
@@ -179,10 +184,7 @@ describe('refresh: POST /v1/auth/uat', () => {
     // Not the current token, nor the previous one: the first, stolen long ago.
     expectError(await refresh(u.token), 401);
     expectError(await me(kit, third), 401);
-    const rejected = (await eventsOf(kit, 'session.refresh_rejected')).at(-1);
-    expect(rejected?.data).toMatchObject({ session_id: u.sessionId, reason: 'reused' });
-    const revoked = (await eventsOf(kit, 'session.revoked')).at(-1);
-    expect(revoked?.data).toMatchObject({ session_id: u.sessionId, reason: 'reuse' });
+    await expectRevokedForReuse(kit, u.sessionId);
     // A token never issued is only a 401: no session is touched.
     const before = (await eventsOf(kit, 'session.revoked')).length;
     expectError(await refresh(unknownToken('session')), 401);

@@ -53,16 +53,18 @@ describe('list', () => {
     // Last seen (IP and user agent) is batched, not written per request.
     await kit.call('/v1/users/me', { token: c, ip: '203.0.113.9', headers: { 'user-agent': 'Phone/2.1' } });
     await kit.deps.authenticator.flushActivity();
-    const after = (await list(b)).body.data.find((s: { id: string }) => s.id === cId);
+    const seen = async () => (await list(b)).body.data.find((s: { id: string }) => s.id === cId);
+    const after = await seen();
     expect(after).toMatchObject({ ip: '203.0.113.9', user_agent: 'Phone/2.1' });
     expect(after.last_seen_at).toBe(kit.deps.clock.now().toISOString());
     // Within one batch the latest request wins: the same client again moves only the time, another client replaces
     // the IP and user agent.
-    const seen = async () => (await list(b)).body.data.find((s: { id: string }) => s.id === cId);
+    const fromPhone = () =>
+      kit.call('/v1/users/me', { token: c, ip: '203.0.113.9', headers: { 'user-agent': 'Phone/2.1' } });
     kit.deps.clock.advance(1000);
-    await kit.call('/v1/users/me', { token: c, ip: '203.0.113.9', headers: { 'user-agent': 'Phone/2.1' } });
+    await fromPhone();
     kit.deps.clock.advance(1000);
-    await kit.call('/v1/users/me', { token: c, ip: '203.0.113.9', headers: { 'user-agent': 'Phone/2.1' } });
+    await fromPhone();
     await kit.deps.authenticator.flushActivity();
     expect(await seen()).toMatchObject({
       ip: '203.0.113.9',
@@ -70,7 +72,7 @@ describe('list', () => {
       last_seen_at: kit.deps.clock.now().toISOString(),
     });
     kit.deps.clock.advance(1000);
-    await kit.call('/v1/users/me', { token: c, ip: '203.0.113.9', headers: { 'user-agent': 'Phone/2.1' } });
+    await fromPhone();
     kit.deps.clock.advance(1000);
     await kit.call('/v1/users/me', { token: c, ip: '198.51.100.77', headers: { 'user-agent': 'Tablet/1.0' } });
     await kit.deps.authenticator.flushActivity();
